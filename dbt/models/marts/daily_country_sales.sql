@@ -1,0 +1,44 @@
+with
+
+lines as (
+
+    select * from {{ ref('int_invoice_lines_conformed') }}
+    where line_type in ('sale', 'cancellation')
+
+),
+
+daily as (
+
+    select
+        sales_date,
+        country,
+        count(distinct invoice_no) filter (where line_type = 'sale') as orders,
+        count(distinct customer_id) filter (where line_type = 'sale') as customers,
+        coalesce(sum(quantity) filter (where line_type = 'sale'), 0) as units,
+        coalesce(sum(line_revenue) filter (where line_type = 'sale'), 0) as gross_revenue_exact,
+        coalesce(-sum(line_revenue) filter (where line_type = 'cancellation'), 0)
+            as cancelled_revenue_exact
+
+    from lines
+    group by sales_date, country
+
+),
+
+final as (
+
+    select
+        cast(sales_date as date) as sales_date,
+        cast(country as varchar) as country,
+        cast(orders as bigint) as orders,
+        cast(customers as bigint) as customers,
+        cast(units as bigint) as units,
+        cast(gross_revenue_exact as decimal(18, 2)) as gross_revenue,
+        cast(cancelled_revenue_exact as decimal(18, 2)) as cancelled_revenue,
+        cast(gross_revenue_exact as decimal(18, 2))
+        - cast(cancelled_revenue_exact as decimal(18, 2)) as net_revenue
+
+    from daily
+
+)
+
+select * from final

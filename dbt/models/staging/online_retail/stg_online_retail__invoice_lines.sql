@@ -1,0 +1,41 @@
+with
+
+source as (
+
+    select * from {{ source('online_retail', 'raw_invoice_lines') }}
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        trim("InvoiceNo") as invoice_no,
+        trim("StockCode") as stock_code,
+        try_cast(try_cast(nullif(trim("CustomerID"), '') as double) as bigint) as customer_id,
+
+        -- text
+        "Description" as description_raw,
+        nullif(trim("Description"), '') as description,
+        trim("Country") as country_raw,
+
+        -- numbers
+        try_cast(trim("Quantity") as bigint) as quantity,
+        try_cast(trim("UnitPrice") as decimal(18, 3)) as unit_price,
+
+        -- timestamps
+        try_strptime(trim("InvoiceDate"), '%Y-%m-%d %H:%M:%S') as invoiced_at,
+
+        -- lineage
+        _source_key as source_key,
+        _source_etag as source_etag,
+        _row_number as source_row_number,
+        _partition_date as partition_date,
+        _loaded_at as loaded_at,
+        _run_id as load_run_id
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,1 @@
+"""lakehouse-elt: the importable logic behind the `retail_elt` DAG and the `make` commands."""

@@ -1,0 +1,169 @@
+"""Command line behind the `make` targets (run with the Airflow virtualenv's python).
+
+    python -m include.cli init                      # Airflow metadata DB + warehouse pool
+    python -m include.cli land --from D --to D [--source DIR]
+    python -m include.cli run  --from D --to D [--source DIR]
+    python -m include.cli summary
+    python -m include.cli airflow                   # the local Airflow UI
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+from include.config import PROJECT_ROOT, Settings, settings
+from include.localenv import airflow_env
+from include.pipeline.batch import Batch
+
+DAG_ID = "retail_elt"
+DEFAULT_SOURCE = PROJECT_ROOT / "data" / "online_retail_uci" / "by_day"
+
+
+def _airflow(*args: str) -> list[str]:
+    return [str(Path(sys.executable).parent / "airflow"), *args]
+
+
+def init(s: Settings) -> None:
+    """Create or upgrade the Airflow metadata DB and the warehouse pool (idempotent)."""
+    env = airflow_env(s)
+    subprocess.run(_airflow("db", "migrate"), env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        _airflow(
+            "pools", "set", s.warehouse_pool, "1", "DuckDB warehouse: one writer at a time"
+        ),
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    print(f"airflow metadata ready in {env['AIRFLOW_HOME']}; pool {s.warehouse_pool} has 1 slot")
+
+
+def land(s: Settings, batch: Batch, source: Path) -> int:
+    from include.storage.landing import ensure_buckets, land_files, minio_client_from_env, source_day_files
+
+    files = source_day_files(source, batch)
+    client = minio_client_from_env()
+    ensure_buckets(client, [s.raw_bucket])
+    count = land_files(client, s.raw_bucket, s.raw_prefix, files)
+    print(f"landed {count} files for {len(files)} days of {batch} from {source} into s3://{s.raw_bucket}")
+    return count
+
+
+def run(s: Settings, batch: Batch, source: Path | None) -> int:
+    """Land the batch's files (unless source is None), then run the DAG once for the batch."""
+    if source is not None:
+        land(s, batch, source)
+    env = airflow_env(s)
+    log_dir = s.runtime_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_file = log_dir / f"run-{batch.start}-{batch.end}-{datetime.now():%Y%m%dT%H%M%S}.log"
+    conf = json.dumps({"start_date": batch.start.isoformat(), "end_date": batch.end.isoformat()})
+    command = _airflow("dags", "test", DAG_ID, batch.start.isoformat(), "-c", conf)
+    print(f"running {DAG_ID} for {batch} through Airflow (log: {log_file})", flush=True)
+    started = time.monotonic()
+    with log_file.open("w") as out:
+        proc = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
+    elapsed = time.monotonic() - started
+    states = task_states(env, batch)
+    for task_id, state in states:
+        print(f"  {state or 'none':>16}  {task_id}")
+    ok = proc.returncode == 0 and bool(states) and all(st in ("success", "skipped") for _, st in states)
+    print(f"{DAG_ID} for {batch}: {'succeeded' if ok else 'FAILED'} in {elapsed:.0f}s")
+    if not ok:
+        print(f"see {log_file}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _json_output(stdout: str) -> list:
+    """The JSON array an `airflow ... -o json` command printed (log lines may precede it)."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith("["):
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                return []
+    return []
+
+
+def task_states(env: dict, batch: Batch) -> list[tuple[str, str]]:
+    """(task_id, state) of the newest run of the DAG for the batch's logical date."""
+    runs = subprocess.run(
+        _airflow("dags", "list-runs", DAG_ID, "-o", "json"),
+        env=env, capture_output=True, text=True, check=False,
+    )
+    all_runs = _json_output(runs.stdout)
+    mine = [r for r in all_runs if str(r.get("logical_date", "")).startswith(batch.start.isoformat())]
+    if not mine:
+        return []
+    newest = max(mine, key=lambda r: r.get("start_date") or "")
+    tis = subprocess.run(
+        _airflow("tasks", "states-for-dag-run", DAG_ID, newest["run_id"], "-o", "json"),
+        env=env, capture_output=True, text=True, check=False,
+    )
+    rows = _json_output(tis.stdout)
+    return [(r["task_id"], r.get("state") or "") for r in rows]
+
+
+def summary(s: Settings) -> None:
+    from include.reporting import print_summary
+
+    print_summary(s.warehouse_path)
+
+
+def standalone(s: Settings) -> None:
+    env = airflow_env(s)
+    print(
+        "Airflow UI: http://127.0.0.1:%s  user: admin  password: see %s/"
+        "simple_auth_manager_passwords.json.generated (printed below as well)"
+        % (env["AIRFLOW__API__PORT"], env["AIRFLOW_HOME"]),
+        flush=True,
+    )
+    os.execvpe(_airflow("standalone")[0], _airflow("standalone"), env)
+
+
+def _batch(args: argparse.Namespace) -> Batch:
+    return Batch(date.fromisoformat(args.start), date.fromisoformat(args.end))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m include.cli", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("init", help="create/upgrade the Airflow metadata DB and the pool")
+    for name in ("land", "run"):
+        p = sub.add_parser(name, help=f"{name} a range of days")
+        p.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD")
+        p.add_argument("--to", dest="end", required=True, help="last day (inclusive), YYYY-MM-DD")
+        p.add_argument("--source", type=Path, default=DEFAULT_SOURCE, help="folder of day files")
+        if name == "run":
+            p.add_argument("--no-land", action="store_true", help="run on what is in S3 already")
+    sub.add_parser("summary", help="rows per layer, gate results, a sample of gold")
+    sub.add_parser("airflow", help="start the local Airflow UI (airflow standalone)")
+    args = parser.parse_args(argv)
+    s = settings()
+    try:
+        if args.command == "init":
+            init(s)
+        elif args.command == "land":
+            land(s, _batch(args), args.source)
+        elif args.command == "run":
+            return run(s, _batch(args), None if args.no_land else args.source)
+        elif args.command == "summary":
+            summary(s)
+        else:
+            standalone(s)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

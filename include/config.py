@@ -1,0 +1,71 @@
+"""Every setting of the platform, read from the environment in one place.
+
+Defaults are the local, Docker-free ones (see `.env.example`). Nothing here does I/O, so the
+DAG file can import it at parse time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def _path(name: str, default: Path) -> Path:
+    return Path(_env(name, str(default))).expanduser().resolve()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A snapshot of the settings; call `settings()` for the current environment's."""
+
+    project_root: Path
+    runtime_dir: Path
+    warehouse_path: Path
+    serving_path: Path
+    dbt_project_dir: Path
+    dbt_executable: Path
+    soda_dir: Path
+    soda_executable: Path
+    s3_conn_id: str
+    raw_bucket: str
+    raw_prefix: str
+    warehouse_pool: str
+    landing_grace_hours: float
+    sensor_timeout_hours: float
+
+    @property
+    def dbt_manifest_path(self) -> Path:
+        return self.dbt_project_dir / "target" / "manifest.json"
+
+    @property
+    def dbt_profiles_dir(self) -> Path:
+        return self.dbt_project_dir
+
+
+def settings() -> Settings:
+    runtime = _path("LAKEHOUSE_RUNTIME_DIR", PROJECT_ROOT / ".runtime")
+    venvs = _path("LAKEHOUSE_VENV_DIR", PROJECT_ROOT / ".venv")
+    return Settings(
+        project_root=PROJECT_ROOT,
+        runtime_dir=runtime,
+        warehouse_path=_path("WAREHOUSE_PATH", runtime / "warehouse" / "lakehouse.duckdb"),
+        serving_path=_path("SERVING_PATH", runtime / "serving" / "lakehouse_serving.duckdb"),
+        dbt_project_dir=PROJECT_ROOT / "dbt",
+        dbt_executable=_path("DBT_EXECUTABLE", venvs / "dbt" / "bin" / "dbt"),
+        soda_dir=PROJECT_ROOT / "soda",
+        soda_executable=_path("SODA_EXECUTABLE", venvs / "soda" / "bin" / "soda"),
+        s3_conn_id=_env("LAKEHOUSE_S3_CONN_ID", "lakehouse_s3"),
+        raw_bucket=_env("RAW_BUCKET", "raw"),
+        raw_prefix=_env("RAW_PREFIX", "online_retail").strip("/"),
+        warehouse_pool=_env("WAREHOUSE_POOL", "duckdb_warehouse"),
+        landing_grace_hours=float(_env("RAW_LANDING_GRACE_HOURS", "6")),
+        sensor_timeout_hours=float(_env("RAW_SENSOR_TIMEOUT_HOURS", "12")),
+    )

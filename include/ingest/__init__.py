@@ -1,0 +1,1 @@
+"""Extract and load: raw files from S3 into DuckDB staging."""

@@ -1,0 +1,1 @@
+"""Batch windows: which days one DAG run processes."""

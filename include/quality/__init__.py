@@ -1,0 +1,1 @@
+"""Soda Core gates between the medallion layers."""

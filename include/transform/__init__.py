@@ -1,0 +1,1 @@
+"""dbt through Cosmos: one module owns every Cosmos config."""

@@ -1,0 +1,108 @@
+"""The real `retail_elt` DAG, run through Airflow, on real days, against the local S3."""
+
+from __future__ import annotations
+
+import gzip
+from decimal import Decimal
+
+import duckdb
+import pytest
+
+from include.config import settings
+from tests.helpers import gross_revenue_by_country, raw_rows
+
+pytestmark = pytest.mark.e2e
+
+DAYS = ["2010-12-01", "2010-12-02", "2010-12-03"]
+
+
+def _query(sql: str) -> list[tuple]:
+    con = duckdb.connect(str(settings().warehouse_path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_three_real_days_end_to_end_and_rerun_changes_nothing(pipeline, day_files):
+    proc = pipeline.run(DAYS[0], DAYS[-1])
+    assert proc.returncode == 0, pipeline.log_tail()
+
+    states = pipeline.task_states(DAYS[0], DAYS[-1])
+    assert states and set(states.values()) == {"success"}, states
+    assert {"gate_bronze", "gate_silver", "gate_gold"} <= set(states)
+
+    # Every raw row of each day is staged.
+    expected_rows = {day: len(raw_rows(day_files / f"{day}.csv.gz")) for day in DAYS}
+    staged = dict(
+        _query(
+            "select strftime(_partition_date, '%Y-%m-%d'), count(*) "
+            "from staging.raw_invoice_lines group by 1"
+        )
+    )
+    assert staged == expected_rows
+
+    # Gold revenue equals the test's own computation from the raw CSVs, to the cent.
+    paths = [day_files / f"{day}.csv.gz" for day in DAYS]
+    expected_gross = gross_revenue_by_country(paths)
+    gold = {
+        (d.isoformat(), country): gross
+        for d, country, gross in _query(
+            "select sales_date, country, gross_revenue from gold.daily_country_sales "
+            "where gross_revenue > 0"
+        )
+    }
+    assert gold == expected_gross
+    assert gold[("2010-12-01", "United Kingdom")] > Decimal("10000")
+
+    # Every gate check of the run passed and was recorded.
+    outcomes = _query("select layer, outcome, count(*) from audit.dq_check_results group by all order by 1, 2")
+    assert {layer for layer, _, _ in outcomes} == {"bronze", "silver", "gold"}
+    assert {outcome for _, outcome, _ in outcomes} == {"pass"}
+
+    # Rerunning the same days leaves staging and gold as they were.
+    before_gold = _query("select * from gold.daily_country_sales order by all")
+    before_staged = _query(
+        "select * exclude (_loaded_at, _run_id) from staging.raw_invoice_lines order by _source_key, _row_number"
+    )
+    assert pipeline.run(DAYS[0], DAYS[-1]).returncode == 0, pipeline.log_tail()
+    assert _query("select * from gold.daily_country_sales order by all") == before_gold
+    assert (
+        _query(
+            "select * exclude (_loaded_at, _run_id) from staging.raw_invoice_lines "
+            "order by _source_key, _row_number"
+        )
+        == before_staged
+    )
+
+
+def test_bad_data_fails_the_bronze_gate_and_nothing_downstream_runs(pipeline, day_files, tmp_path):
+    # A real day where three Quantity values are not numbers.
+    text = gzip.decompress((day_files / "2010-12-02.csv.gz").read_bytes()).decode()
+    lines = text.splitlines(keepends=True)
+    for i in (5, 50, 500):
+        fields = lines[i].split(",")
+        # Quantity is the 4th field unless the description is quoted; pick unquoted rows.
+        assert '"' not in lines[i], "pick a row without quoted fields"
+        fields[3] = "abc"
+        lines[i] = ",".join(fields)
+    source = tmp_path / "bad_source"
+    source.mkdir()
+    (source / "2010-12-02.csv").write_text("".join(lines))
+
+    proc = pipeline.run("2010-12-02", "2010-12-02", source=source)
+    assert proc.returncode != 0
+
+    states = pipeline.task_states("2010-12-02", "2010-12-02")
+    assert states["load_raw_files"] == "success"
+    assert states["gate_bronze"] == "failed"
+    downstream = [t for t in states if t.startswith(("dbt_silver.", "dbt_gold.")) or t in ("gate_silver", "gate_gold")]
+    assert downstream
+    assert {states[t] for t in downstream} == {"upstream_failed"}, states
+
+    # The failing check is recorded with its measured value, and silver/gold were never built.
+    failed = _query("select check_name, measured_value from audit.dq_check_results where outcome = 'fail'")
+    assert failed == [("Every Quantity is present and an integer", "3")]
+    tables = {t for (t,) in _query("select table_schema || '.' || table_name from information_schema.tables")}
+    assert "silver.int_invoice_lines_conformed" not in tables
+    assert "gold.daily_country_sales" not in tables
