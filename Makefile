@@ -57,7 +57,10 @@ dbt/target/manifest.json: $(VENV)/dbt/.synced $(DBT_SOURCES)
 
 VENVS := $(VENV)/airflow/.synced $(VENV)/dbt/.synced $(VENV)/soda/.synced $(VENV)/s3/.synced
 
-setup: $(VENVS) dbt/target/manifest.json airflow-init ## Build the virtualenvs, compile the dbt manifest, init Airflow (idempotent)
+RUNTIME_DIR := $(or $(LAKEHOUSE_RUNTIME_DIR),$(CURDIR)/.runtime)
+AIRFLOW_INIT_STAMP := $(RUNTIME_DIR)/airflow/.initialized
+
+setup: $(VENVS) dbt/target/manifest.json $(AIRFLOW_INIT_STAMP) ## Build the virtualenvs, compile the dbt manifest, init Airflow (idempotent)
 
 lock: | $(UV) ## Re-resolve requirements/*.in into the pinned requirements*.txt
 	cd requirements && ../$(UV) pip compile --quiet -p 3.11 airflow.in -o ../requirements.txt
@@ -66,6 +69,10 @@ lock: | $(UV) ## Re-resolve requirements/*.in into the pinned requirements*.txt
 
 airflow-init: $(VENV)/airflow/.synced ## Create/upgrade the local Airflow metadata DB and the warehouse pool
 	$(CLI) init
+	touch $(AIRFLOW_INIT_STAMP)
+
+$(AIRFLOW_INIT_STAMP): $(VENV)/airflow/.synced
+	$(MAKE) airflow-init
 
 # ---- running --------------------------------------------------------------------------
 
@@ -99,5 +106,6 @@ lint: $(VENV)/airflow/.synced $(VENV)/dbt/.synced ## ruff on Python, sqlfluff on
 bench: setup s3 ## Time the whole shipped history (219 days) through the pipeline in one run
 	$(CLI) run --from 2010-12-01 --to 2011-08-31 --source $(SOURCE)
 
-clean: s3-stop ## DESTRUCTIVE: delete .runtime/ (warehouse, Airflow DB, logs) and dbt/target
-	rm -rf .runtime dbt/target dbt/logs
+clean: ## DESTRUCTIVE: delete .runtime/ (warehouse, Airflow DB, logs) and dbt/target
+	-PYTHONPATH=$(CURDIR) $(AIRFLOW_PY) -m include.storage.local_s3 stop
+	rm -rf $(RUNTIME_DIR) dbt/target dbt/logs
