@@ -22,7 +22,7 @@ one writer). **Trigger a range** from the UI with *Trigger DAG w/ config* and fi
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Param, PokeReturnValue, chain, dag, task
 
@@ -36,7 +36,7 @@ SETTINGS = settings()
 @dag(
     dag_id="retail_elt",
     schedule="@daily",
-    start_date=datetime(2010, 12, 1, tzinfo=timezone.utc),
+    start_date=datetime(2010, 12, 1, tzinfo=UTC),
     catchup=True,
     max_active_runs=1,
     tags=["lakehouse", "retail", "elt", "dbt", "soda"],

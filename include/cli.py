@@ -1,10 +1,10 @@
 """Command line behind the `make` targets (run with the Airflow virtualenv's python).
 
-    python -m include.cli init                      # Airflow metadata DB + warehouse pool
-    python -m include.cli land --from D --to D [--source DIR]
-    python -m include.cli run  --from D --to D [--source DIR]
-    python -m include.cli summary
-    python -m include.cli airflow                   # the local Airflow UI
+python -m include.cli init                      # Airflow metadata DB + warehouse pool
+python -m include.cli land --from D --to D [--source DIR]
+python -m include.cli run  --from D --to D [--source DIR]
+python -m include.cli summary
+python -m include.cli airflow                   # the local Airflow UI
 """
 
 from __future__ import annotations
@@ -35,9 +35,7 @@ def init(s: Settings) -> None:
     env = airflow_env(s)
     subprocess.run(_airflow("db", "migrate"), env=env, check=True, stdout=subprocess.DEVNULL)
     subprocess.run(
-        _airflow(
-            "pools", "set", s.warehouse_pool, "1", "DuckDB warehouse: one writer at a time"
-        ),
+        _airflow("pools", "set", s.warehouse_pool, "1", "DuckDB warehouse: one writer at a time"),
         env=env,
         check=True,
         stdout=subprocess.DEVNULL,
@@ -97,7 +95,10 @@ def task_states(env: dict, batch: Batch) -> list[tuple[str, str]]:
     """(task_id, state) of the newest run of the DAG for the batch's logical date."""
     runs = subprocess.run(
         _airflow("dags", "list-runs", DAG_ID, "-o", "json"),
-        env=env, capture_output=True, text=True, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     all_runs = _json_output(runs.stdout)
     mine = [r for r in all_runs if str(r.get("logical_date", "")).startswith(batch.start.isoformat())]
@@ -106,7 +107,10 @@ def task_states(env: dict, batch: Batch) -> list[tuple[str, str]]:
     newest = max(mine, key=lambda r: r.get("start_date") or "")
     tis = subprocess.run(
         _airflow("tasks", "states-for-dag-run", DAG_ID, newest["run_id"], "-o", "json"),
-        env=env, capture_output=True, text=True, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     rows = _json_output(tis.stdout)
     return [(r["task_id"], r.get("state") or "") for r in rows]
@@ -121,9 +125,8 @@ def summary(s: Settings) -> None:
 def standalone(s: Settings) -> None:
     env = airflow_env(s)
     print(
-        "Airflow UI: http://127.0.0.1:%s  user: admin  password: see %s/"
-        "simple_auth_manager_passwords.json.generated (printed below as well)"
-        % (env["AIRFLOW__API__PORT"], env["AIRFLOW_HOME"]),
+        f"Airflow UI: http://127.0.0.1:{env['AIRFLOW__API__PORT']}  user: admin  password: see "
+        f"{env['AIRFLOW_HOME']}/simple_auth_manager_passwords.json.generated",
         flush=True,
     )
     os.execvpe(_airflow("standalone")[0], _airflow("standalone"), env)

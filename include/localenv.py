@@ -43,9 +43,7 @@ def airflow_env(s: Settings, base: Mapping[str, str] | None = None) -> dict[str,
             "WAREHOUSE_PATH": str(s.warehouse_path),
             "SERVING_PATH": str(s.serving_path),
             "LAKEHOUSE_RUNTIME_DIR": str(s.runtime_dir),
-            "PYTHONPATH": os.pathsep.join(
-                p for p in (str(s.project_root), env.get("PYTHONPATH", "")) if p
-            ),
+            "PYTHONPATH": os.pathsep.join(p for p in (str(s.project_root), env.get("PYTHONPATH", "")) if p),
             # `airflow standalone` starts its components by name: the venv's bin must lead PATH.
             "PATH": os.pathsep.join((venv_bin, env.get("PATH", ""))),
         }

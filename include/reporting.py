@@ -23,7 +23,10 @@ def _table(headers: list[str], rows: list[tuple]) -> str:
 
 
 def layer_counts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]:
-    return [(layer, table, con.execute(f"select count(*) from {table}").fetchone()[0]) for layer, table in LAYER_TABLES]
+    return [
+        (layer, table, con.execute(f"select count(*) from {table}").fetchone()[0])
+        for layer, table in LAYER_TABLES
+    ]
 
 
 def newest_gate_results(con: duckdb.DuckDBPyConnection) -> list[tuple]:

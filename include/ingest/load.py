@@ -40,9 +40,7 @@ _CSV_SUFFIXES = (".csv", ".csv.gz")
 # time) is off; every column is read as text.
 _CSV_OPTIONS = (
     "header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"', "
-    "strict_mode = true, columns = {"
-    + ", ".join(f"'{name}': 'VARCHAR'" for name in RAW_COLUMNS)
-    + "}"
+    "strict_mode = true, columns = {" + ", ".join(f"'{name}': 'VARCHAR'" for name in RAW_COLUMNS) + "}"
 )
 
 
@@ -90,9 +88,7 @@ def download(client: Any, bucket: str, objects: list[RawObject], into: Path) -> 
 
 def _check_format(obj: RawObject) -> None:
     if not obj.key.lower().endswith(_CSV_SUFFIXES):
-        raise LoadError(
-            f"s3 key {obj.key}: unsupported file type (this loader reads .csv and .csv.gz)"
-        )
+        raise LoadError(f"s3 key {obj.key}: unsupported file type (this loader reads .csv and .csv.gz)")
 
 
 def _check_header(key: str, path: Path) -> None:
@@ -142,8 +138,7 @@ def load_files(
                     [obj.key, obj.etag, obj.day, loaded_at, run_id, str(local_paths[obj.key])],
                 )
             rows = con.execute(
-                f"select count(*) from {STAGING_TABLE} where _partition_date in "
-                "(select unnest(?::date[]))",
+                f"select count(*) from {STAGING_TABLE} where _partition_date in (select unnest(?::date[]))",
                 [days],
             ).fetchone()[0]
             con.execute("commit")

@@ -9,7 +9,7 @@ at all is skipped: there is nothing to load, and nothing downstream runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from include.pipeline.batch import Batch
 
@@ -27,7 +27,7 @@ def decide(batch: Batch, days_with_files: set[date], now: datetime, grace: timed
     missing = [d for d in batch.days() if d not in days_with_files]
     if not missing:
         return WaitDecision(True, False, f"all {len(present)} days of {batch} have files", present)
-    deadline = datetime.combine(batch.end_exclusive, time(), tzinfo=timezone.utc) + grace
+    deadline = datetime.combine(batch.end_exclusive, time(), tzinfo=UTC) + grace
     if now < deadline:
         return WaitDecision(
             False,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from include.config import Settings, settings
@@ -46,9 +46,7 @@ def wait_for_raw_files(context: Mapping[str, Any]) -> tuple[bool, dict]:
     s = settings()
     batch = batch_of(context)
     found = _list(s, batch)
-    decision = decide(
-        batch, set(found), datetime.now(timezone.utc), timedelta(hours=s.landing_grace_hours)
-    )
+    decision = decide(batch, set(found), datetime.now(UTC), timedelta(hours=s.landing_grace_hours))
     log.info(decision.message)
     if decision.skip:
         raise AirflowSkipException(decision.message)
@@ -72,7 +70,7 @@ def load_raw_files(context: Mapping[str, Any]) -> dict:
         found,
         s.warehouse_path,
         run_id=context["run_id"],
-        loaded_at=datetime.now(timezone.utc).replace(tzinfo=None),
+        loaded_at=datetime.now(UTC).replace(tzinfo=None),
     )
     return {"batch": str(batch), "files": result.files, "rows": result.rows, "days": len(result.days)}
 
@@ -86,7 +84,7 @@ def soda_gate(layer: str, context: Mapping[str, Any]) -> dict:
         batch,
         context["run_id"],
         settings(),
-        scanned_at=datetime.now(timezone.utc).replace(tzinfo=None),
+        scanned_at=datetime.now(UTC).replace(tzinfo=None),
     )
     return {
         "layer": layer,

@@ -129,9 +129,7 @@ def run_scan(layer: str, batch: Batch, settings: Settings) -> GateResult:
     return parse_results(layer, proc.returncode, results, output)
 
 
-def record(
-    warehouse_path: Path, gate: GateResult, batch: Batch, run_id: str, scanned_at: datetime
-) -> None:
+def record(warehouse_path: Path, gate: GateResult, batch: Batch, run_id: str, scanned_at: datetime) -> None:
     con = duckdb.connect(str(warehouse_path))
     try:
         con.execute("create schema if not exists audit")
@@ -172,9 +170,6 @@ def run_gate(layer: str, batch: Batch, run_id: str, settings: Settings, scanned_
         if gate.failed:
             detail = "; ".join(f"{c.dataset}: {c.name} (value {c.value})" for c in gate.failed)
         else:
-            detail = "the scan did not run its checks (exit code %d):\n%s" % (
-                gate.exit_code,
-                gate.output[-2000:],
-            )
+            detail = f"the scan did not run its checks (exit code {gate.exit_code}):\n{gate.output[-2000:]}"
         raise GateFailed(f"{layer} gate failed for {batch}: {detail}")
     return gate

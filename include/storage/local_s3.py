@@ -10,6 +10,7 @@ S3_ENDPOINT_URL. It keeps objects in memory: stopping it empties the buckets (re
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -85,10 +86,8 @@ def stop() -> str:
     if not pid_file.exists():
         return "local S3 is not running (no pid file)"
     pid = int(pid_file.read_text())
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
     pid_file.unlink()
     return f"local S3 stopped (pid {pid})"
 

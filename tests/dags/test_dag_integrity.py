@@ -1,5 +1,6 @@
 """The DAG folder imports cleanly and `retail_elt` keeps its contract."""
 
+import itertools
 import os
 import subprocess
 import sys
@@ -51,7 +52,7 @@ def test_layers_run_in_order_behind_their_gates(dag):
         return dag.get_task(task_id).get_flat_relative_ids(upstream=False)
 
     order = ["wait_for_raw_files", "load_raw_files", "gate_bronze", "gate_silver", "gate_gold"]
-    for earlier, later in zip(order, order[1:], strict=False):
+    for earlier, later in itertools.pairwise(order):
         assert later in downstream(earlier), f"{later} must run after {earlier}"
     silver = [t for t in dag.task_ids if t.startswith("dbt_silver.")]
     gold = [t for t in dag.task_ids if t.startswith("dbt_gold.")]

@@ -36,8 +36,7 @@ def test_three_real_days_end_to_end_and_rerun_changes_nothing(pipeline, day_file
     expected_rows = {day: len(raw_rows(day_files / f"{day}.csv.gz")) for day in DAYS}
     staged = dict(
         _query(
-            "select strftime(_partition_date, '%Y-%m-%d'), count(*) "
-            "from staging.raw_invoice_lines group by 1"
+            "select strftime(_partition_date, '%Y-%m-%d'), count(*) from staging.raw_invoice_lines group by 1"
         )
     )
     assert staged == expected_rows
@@ -48,32 +47,29 @@ def test_three_real_days_end_to_end_and_rerun_changes_nothing(pipeline, day_file
     gold = {
         (d.isoformat(), country): gross
         for d, country, gross in _query(
-            "select sales_date, country, gross_revenue from gold.daily_country_sales "
-            "where gross_revenue > 0"
+            "select sales_date, country, gross_revenue from gold.daily_country_sales where gross_revenue > 0"
         )
     }
     assert gold == expected_gross
     assert gold[("2010-12-01", "United Kingdom")] > Decimal("10000")
 
     # Every gate check of the run passed and was recorded.
-    outcomes = _query("select layer, outcome, count(*) from audit.dq_check_results group by all order by 1, 2")
+    outcomes = _query(
+        "select layer, outcome, count(*) from audit.dq_check_results group by all order by 1, 2"
+    )
     assert {layer for layer, _, _ in outcomes} == {"bronze", "silver", "gold"}
     assert {outcome for _, outcome, _ in outcomes} == {"pass"}
 
     # Rerunning the same days leaves staging and gold as they were.
     before_gold = _query("select * from gold.daily_country_sales order by all")
-    before_staged = _query(
-        "select * exclude (_loaded_at, _run_id) from staging.raw_invoice_lines order by _source_key, _row_number"
+    staged_rows = (
+        "select * exclude (_loaded_at, _run_id) from staging.raw_invoice_lines "
+        "order by _source_key, _row_number"
     )
+    before_staged = _query(staged_rows)
     assert pipeline.run(DAYS[0], DAYS[-1]).returncode == 0, pipeline.log_tail()
     assert _query("select * from gold.daily_country_sales order by all") == before_gold
-    assert (
-        _query(
-            "select * exclude (_loaded_at, _run_id) from staging.raw_invoice_lines "
-            "order by _source_key, _row_number"
-        )
-        == before_staged
-    )
+    assert _query(staged_rows) == before_staged
 
 
 def test_bad_data_fails_the_bronze_gate_and_nothing_downstream_runs(pipeline, day_files, tmp_path):
@@ -96,7 +92,9 @@ def test_bad_data_fails_the_bronze_gate_and_nothing_downstream_runs(pipeline, da
     states = pipeline.task_states("2010-12-02", "2010-12-02")
     assert states["load_raw_files"] == "success"
     assert states["gate_bronze"] == "failed"
-    downstream = [t for t in states if t.startswith(("dbt_silver.", "dbt_gold.")) or t in ("gate_silver", "gate_gold")]
+    downstream = [
+        t for t in states if t.startswith(("dbt_silver.", "dbt_gold.")) or t in ("gate_silver", "gate_gold")
+    ]
     assert downstream
     assert {states[t] for t in downstream} == {"upstream_failed"}, states
 

@@ -1,10 +1,8 @@
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
 from include.pipeline.batch import Batch, BatchError, resolve_batch
-
-UTC = timezone.utc
 
 
 def test_scheduled_run_is_its_data_interval_day():
@@ -15,7 +13,9 @@ def test_scheduled_run_is_its_data_interval_day():
 def test_manual_run_with_zero_length_interval_is_that_day():
     # Airflow gives a manual daily run an interval of length zero.
     at = datetime(2011, 3, 4, tzinfo=UTC)
-    assert resolve_batch({"start_date": None, "end_date": None}, at, at) == Batch(date(2011, 3, 4), date(2011, 3, 4))
+    assert resolve_batch({"start_date": None, "end_date": None}, at, at) == Batch(
+        date(2011, 3, 4), date(2011, 3, 4)
+    )
 
 
 def test_params_override_the_interval():

@@ -38,7 +38,9 @@ def test_listing_pages_through_many_files(s3_env, s3_client):
     bucket = s3_env["RAW_BUCKET"]
     s3_client.create_bucket(Bucket=bucket)
     for i in range(1005):  # more than one page of 1000 keys
-        s3_client.put_object(Bucket=bucket, Key=f"online_retail/invoice_date=2011-01-05/part-{i:04d}.csv", Body=b"")
+        s3_client.put_object(
+            Bucket=bucket, Key=f"online_retail/invoice_date=2011-01-05/part-{i:04d}.csv", Body=b""
+        )
     listed = list_raw_files(s3_client, bucket, "online_retail", Batch(date(2011, 1, 5), date(2011, 1, 5)))
     assert len(listed[date(2011, 1, 5)]) == 1005
 

@@ -28,8 +28,7 @@ def _staged(warehouse: Path) -> list[tuple]:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         return con.execute(
-            f"select * exclude (_loaded_at, _run_id) from {STAGING_TABLE} "
-            "order by _source_key, _row_number"
+            f"select * exclude (_loaded_at, _run_id) from {STAGING_TABLE} order by _source_key, _row_number"
         ).fetchall()
     finally:
         con.close()
@@ -40,7 +39,9 @@ def test_loads_every_raw_row_with_lineage(s3_env, s3_client, day_files, tmp_path
     warehouse = tmp_path / "wh.duckdb"
     result = load_batch(s3_client, s3_env["RAW_BUCKET"], found, warehouse, "run-1", LOADED_AT)
 
-    expected = {d: len(raw_rows(day_files / f"{d}.csv.gz")) for d in ("2010-12-01", "2010-12-02", "2010-12-03")}
+    expected = {
+        d: len(raw_rows(day_files / f"{d}.csv.gz")) for d in ("2010-12-01", "2010-12-02", "2010-12-03")
+    }
     assert result.rows == sum(expected.values())
     assert result.files == 3
     con = duckdb.connect(str(warehouse), read_only=True)
@@ -75,7 +76,9 @@ def test_reloading_a_day_replaces_it(s3_env, s3_client, day_files, tmp_path):
 
 def test_a_bad_file_fails_the_batch_and_writes_nothing(s3_env, s3_client, day_files, tmp_path):
     warehouse = tmp_path / "wh.duckdb"
-    good = _land(s3_env, s3_client, landing.source_day_files(day_files, Batch(date(2010, 12, 1), date(2010, 12, 1))))
+    good = _land(
+        s3_env, s3_client, landing.source_day_files(day_files, Batch(date(2010, 12, 1), date(2010, 12, 1)))
+    )
     load_batch(s3_client, s3_env["RAW_BUCKET"], good, warehouse, "run-1", LOADED_AT)
     before = _staged(warehouse)
 

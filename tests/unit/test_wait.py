@@ -1,9 +1,8 @@
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from include.ingest.wait import decide
 from include.pipeline.batch import Batch
 
-UTC = timezone.utc
 GRACE = timedelta(hours=6)
 BATCH = Batch(date(2011, 5, 6), date(2011, 5, 8))  # Fri..Sun; the shop never trades on Saturday
 

@@ -63,14 +63,12 @@ conformed as (
             when quantity > 0 and unit_price > 0 then 'sale'
             else 'zero_price'
         end as line_type,
-        not (
-            upper(stock_code) in (
-                'POST', 'DOT', 'M', 'C2', 'D', 'S', 'BANK CHARGES',
-                'AMAZONFEE', 'CRUK', 'PADS', 'B'
-            )
-            or starts_with(upper(stock_code), 'GIFT_')
-            or starts_with(upper(stock_code), 'DCGS')
-        ) as is_product,
+        upper(stock_code) not in (
+            'POST', 'DOT', 'M', 'C2', 'D', 'S', 'BANK CHARGES',
+            'AMAZONFEE', 'CRUK', 'PADS', 'B'
+        )
+        and not starts_with(upper(stock_code), 'GIFT_')
+        and not starts_with(upper(stock_code), 'DCGS') as is_product,
         copies_in_source - 1 as duplicate_copies,
         partition_date,
         source_key,

@@ -10,21 +10,21 @@ renamed as (
 
     select
         -- ids
-        trim("InvoiceNo") as invoice_no,
-        trim("StockCode") as stock_code,
-        try_cast(try_cast(nullif(trim("CustomerID"), '') as double) as bigint) as customer_id,
+        trim(invoiceno) as invoice_no,
+        trim(stockcode) as stock_code,
+        try_cast(try_cast(nullif(trim(customerid), '') as double) as bigint) as customer_id,
 
         -- text
-        "Description" as description_raw,
-        nullif(trim("Description"), '') as description,
-        trim("Country") as country_raw,
+        description as description_raw,
+        nullif(trim(description), '') as description,
+        trim(country) as country_raw,
 
         -- numbers
-        try_cast(trim("Quantity") as bigint) as quantity,
-        try_cast(trim("UnitPrice") as decimal(18, 3)) as unit_price,
+        try_cast(trim(quantity) as bigint) as quantity,
+        try_cast(trim(unitprice) as decimal(18, 3)) as unit_price,
 
         -- timestamps
-        try_strptime(trim("InvoiceDate"), '%Y-%m-%d %H:%M:%S') as invoiced_at,
+        try_strptime(trim(invoicedate), '%Y-%m-%d %H:%M:%S') as invoiced_at,
 
         -- lineage
         _source_key as source_key,
