@@ -15,6 +15,10 @@ whole range in one run (`make run FROM=… TO=…` does this).
    Cosmos builds and tests each layer; a Soda Core gate checks it before the next layer
    builds. A failed gate stops promotion. Check results land in `audit.dq_check_results`.
 
+The schedule starts at `RETAIL_ELT_START_DATE` (default 2010-12-01, the first day of the shipped
+history) with catch-up: unpausing creates one run per day since then. To load a long history
+quickly, run one ranged batch instead (`make run FROM=… TO=…`).
+
 Every task that opens the warehouse runs in the 1-slot `WAREHOUSE_POOL` pool (DuckDB allows
 one writer). **Trigger a range** from the UI with *Trigger DAG w/ config* and fill in
 `start_date`/`end_date`; leave them empty to process the run's data interval.
@@ -22,7 +26,7 @@ one writer). **Trigger a range** from the UI with *Trigger DAG w/ config* and fi
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from airflow.sdk import Param, PokeReturnValue, chain, dag, task
 
@@ -36,7 +40,7 @@ SETTINGS = settings()
 @dag(
     dag_id="retail_elt",
     schedule="@daily",
-    start_date=datetime(2010, 12, 1, tzinfo=UTC),
+    start_date=SETTINGS.schedule_start,
     catchup=True,
     max_active_runs=1,
     tags=["lakehouse", "retail", "elt", "dbt", "soda"],

@@ -3,6 +3,7 @@
 python -m include.cli init                      # Airflow metadata DB + warehouse pool
 python -m include.cli land --from D --to D [--source DIR]
 python -m include.cli run  --from D --to D [--source DIR]
+python -m include.cli bench --from D --to D [--source DIR]
 python -m include.cli summary
 python -m include.cli airflow                   # the local Airflow UI
 """
@@ -23,6 +24,7 @@ from include.localenv import airflow_env
 from include.pipeline.batch import Batch
 
 DAG_ID = "retail_elt"
+DAG_FILE = PROJECT_ROOT / "dags" / "retail_elt.py"
 DEFAULT_SOURCE = PROJECT_ROOT / "data" / "online_retail_uci" / "by_day"
 
 
@@ -69,9 +71,12 @@ def run(s: Settings, batch: Batch, source: Path | None) -> int:
     with log_file.open("w") as out:
         proc = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
     elapsed = time.monotonic() - started
-    states = task_states(env, batch)
-    for task_id, state in states:
-        print(f"  {state or 'none':>16}  {task_id}")
+    rows = task_instances(env, batch)
+    states = [(r["task_id"], r.get("state") or "") for r in rows]
+    for row in rows:
+        took = _seconds(row)
+        took_text = f"{took:6.1f}s" if took is not None else "      -"
+        print(f"  {row.get('state') or 'none':>16} {took_text}  {row['task_id']}")
     ok = proc.returncode == 0 and bool(states) and all(st in ("success", "skipped") for _, st in states)
     print(f"{DAG_ID} for {batch}: {'succeeded' if ok else 'FAILED'} in {elapsed:.0f}s")
     if not ok:
@@ -91,8 +96,8 @@ def _json_output(stdout: str) -> list:
     return []
 
 
-def task_states(env: dict, batch: Batch) -> list[tuple[str, str]]:
-    """(task_id, state) of the newest run of the DAG for the batch's logical date."""
+def task_instances(env: dict, batch: Batch) -> list[dict]:
+    """The task instances (task_id, state, start_date, end_date) of the newest run for the batch."""
     runs = subprocess.run(
         _airflow("dags", "list-runs", DAG_ID, "-o", "json"),
         env=env,
@@ -100,11 +105,14 @@ def task_states(env: dict, batch: Batch) -> list[tuple[str, str]]:
         text=True,
         check=False,
     )
-    all_runs = _json_output(runs.stdout)
-    mine = [r for r in all_runs if str(r.get("logical_date", "")).startswith(batch.start.isoformat())]
+    mine = [
+        r
+        for r in _json_output(runs.stdout)
+        if str(r.get("logical_date", "")).startswith(batch.start.isoformat())
+    ]
     if not mine:
         return []
-    newest = max(mine, key=lambda r: r.get("start_date") or "")
+    newest = max(mine, key=lambda r: r.get("run_after") or r.get("start_date") or "")
     tis = subprocess.run(
         _airflow("tasks", "states-for-dag-run", DAG_ID, newest["run_id"], "-o", "json"),
         env=env,
@@ -112,8 +120,46 @@ def task_states(env: dict, batch: Batch) -> list[tuple[str, str]]:
         text=True,
         check=False,
     )
-    rows = _json_output(tis.stdout)
-    return [(r["task_id"], r.get("state") or "") for r in rows]
+    return _json_output(tis.stdout)
+
+
+def task_states(env: dict, batch: Batch) -> list[tuple[str, str]]:
+    return [(r["task_id"], r.get("state") or "") for r in task_instances(env, batch)]
+
+
+def _seconds(row: dict) -> float | None:
+    try:
+        start = datetime.fromisoformat(row["start_date"])
+        end = datetime.fromisoformat(row["end_date"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (end - start).total_seconds()
+
+
+def parse_seconds() -> float:
+    """Seconds to execute the DAG file once airflow.sdk and cosmos are imported."""
+    code = (
+        "import time, importlib.util, airflow.sdk, cosmos;"
+        "t = time.perf_counter();"
+        f"spec = importlib.util.spec_from_file_location('retail_elt', r'{DAG_FILE}');"
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec));"
+        "print(time.perf_counter() - t)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def bench(s: Settings, batch: Batch, source: Path) -> int:
+    """Time the DAG file's parse and one run over the batch (the whole history by default)."""
+    parses = sorted(parse_seconds() for _ in range(3))
+    print(f"DAG file parse beyond importing airflow.sdk and cosmos: median {parses[1]:.3f}s of 3")
+    started = time.monotonic()
+    code = run(s, batch, source)
+    print(
+        f"bench: {batch} ({len(batch.days())} calendar days) end to end in {time.monotonic() - started:.0f}s"
+    )
+    return code
 
 
 def summary(s: Settings) -> None:
@@ -140,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m include.cli", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("init", help="create/upgrade the Airflow metadata DB and the pool")
-    for name in ("land", "run"):
+    for name in ("land", "run", "bench"):
         p = sub.add_parser(name, help=f"{name} a range of days")
         p.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD")
         p.add_argument("--to", dest="end", required=True, help="last day (inclusive), YYYY-MM-DD")
@@ -158,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             land(s, _batch(args), args.source)
         elif args.command == "run":
             return run(s, _batch(args), None if args.no_land else args.source)
+        elif args.command == "bench":
+            return bench(s, _batch(args), args.source)
         elif args.command == "summary":
             summary(s)
         else:

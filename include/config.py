@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +41,7 @@ class Settings:
     warehouse_pool: str
     landing_grace_hours: float
     sensor_timeout_hours: float
+    schedule_start: datetime
 
     @property
     def dbt_manifest_path(self) -> Path:
@@ -68,4 +70,7 @@ def settings() -> Settings:
         warehouse_pool=_env("WAREHOUSE_POOL", "duckdb_warehouse"),
         landing_grace_hours=float(_env("RAW_LANDING_GRACE_HOURS", "6")),
         sensor_timeout_hours=float(_env("RAW_SENSOR_TIMEOUT_HOURS", "12")),
+        schedule_start=datetime.combine(
+            date.fromisoformat(_env("RETAIL_ELT_START_DATE", "2010-12-01")), datetime.min.time(), tzinfo=UTC
+        ),
     )
