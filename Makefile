@@ -41,14 +41,16 @@ $(UV):
 	$(VENV)/tools/bin/pip install --quiet uv==$(UV_VERSION)
 
 # One virtualenv per tool whose pins clash: Airflow (+ tests), dbt, Soda, the local S3.
+# Bytecode is compiled at install: Python never has to compile these packages at import
+# time (which matters where PYTHONDONTWRITEBYTECODE is set, and for every task start).
 $(VENV)/airflow/.synced: requirements.txt requirements-dev.txt | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)/airflow
-	$(UV) pip sync --quiet --python $(VENV)/airflow/bin/python requirements.txt requirements-dev.txt
+	$(UV) pip sync --quiet --compile-bytecode --python $(VENV)/airflow/bin/python requirements.txt requirements-dev.txt
 	touch $@
 
 $(VENV)/%/.synced: requirements-%.txt | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)/$*
-	$(UV) pip sync --quiet --python $(VENV)/$*/bin/python $<
+	$(UV) pip sync --quiet --compile-bytecode --python $(VENV)/$*/bin/python $<
 	touch $@
 
 # Cosmos renders the dbt task groups from this manifest; DAG parsing never runs dbt.
