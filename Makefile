@@ -67,7 +67,8 @@ setup: $(VENVS) dbt/target/manifest.json $(AIRFLOW_INIT_STAMP) ## Build the virt
 lock: | $(UV) ## Re-resolve requirements/*.in into the pinned requirements*.txt
 	cd requirements && ../$(UV) pip compile --quiet -p 3.11 airflow.in -o ../requirements.txt
 	cd requirements && ../$(UV) pip compile --quiet -p 3.11 dev.in -o ../requirements-dev.txt
-	cd requirements && for env in dbt soda s3; do ../$(UV) pip compile --quiet -p 3.11 $$env.in -o ../requirements-$$env.txt; done
+	cd requirements && for env in dbt s3; do ../$(UV) pip compile --quiet -p 3.11 $$env.in -o ../requirements-$$env.txt; done
+	cd requirements && ../$(UV) pip compile --quiet -p 3.11 soda.in --override soda-overrides.txt -o ../requirements-soda.txt
 
 airflow-init: $(VENV)/airflow/.synced ## Create/upgrade the local Airflow metadata DB and the warehouse pool
 	$(CLI) init

@@ -42,6 +42,8 @@ class Settings:
     landing_grace_hours: float
     sensor_timeout_hours: float
     schedule_start: datetime
+    lookback_days: int
+    max_rejected_share: float
 
     @property
     def dbt_manifest_path(self) -> Path:
@@ -70,6 +72,8 @@ def settings() -> Settings:
         warehouse_pool=_env("WAREHOUSE_POOL", "duckdb_warehouse"),
         landing_grace_hours=float(_env("RAW_LANDING_GRACE_HOURS", "6")),
         sensor_timeout_hours=float(_env("RAW_SENSOR_TIMEOUT_HOURS", "12")),
+        lookback_days=int(_env("RAW_LOOKBACK_DAYS", "7")),
+        max_rejected_share=float(_env("MAX_REJECTED_SHARE", "0.05")),
         schedule_start=datetime.combine(
             date.fromisoformat(_env("RETAIL_ELT_START_DATE", "2010-12-01")), datetime.min.time(), tzinfo=UTC
         ),

@@ -1,67 +1,136 @@
-"""Load a batch's raw files from S3 into the DuckDB staging table, in one transaction.
+"""Load raw files from S3 into DuckDB staging: every row exactly once, or quarantined with a reason.
 
-Every staged row keeps its lineage (`_source_key`, `_source_etag`, `_row_number`,
-`_partition_date`, `_loaded_at`, `_run_id`). Loading a day replaces that day's rows, so a
-rerun of a day gives the same staging table: nothing doubled. All columns are staged as text;
-typing happens in the bronze models, where a Soda gate catches values that do not type.
+One load is one transaction over the warehouse:
+
+* `audit.file_loads` (the manifest) has one row per file version (key + etag). A key whose etag
+  is already there is skipped, so rerunning a day changes nothing. A key that comes back with
+  new content is a *replacement*: that day's rows are rebuilt from all of its current files,
+  so duplicates between files are decided again and nothing is lost or doubled.
+* A file that cannot be read as a whole (empty, header only, corrupt or truncated gzip,
+  unknown format, required column missing or renamed) is recorded with status `rejected`
+  and its reason; the other files still load.
+* A row that cannot be typed (bad number or timestamp, missing InvoiceNo/StockCode/
+  InvoiceDate, wrong column count, malformed JSON) goes to `quarantine.rows` with its raw
+  content and reason.
+* An exact duplicate row (all 8 fields equal) of a row already loaded for the same day, or
+  earlier in the same load, is counted in `rows_duplicate` and not staged again.
+* Columns beyond the 8 required ones (schema drift) are kept as JSON in `_extra`.
+
+For every file: rows_in = rows_loaded + rows_duplicate + rows_quarantined.
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
 import logging
+import os
+import signal
 import tempfile
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from include.ingest.formats import (
+    CSV,
+    JSONL,
+    PARQUET,
+    REQUIRED_COLUMNS,
+    FileRejected,
+    check_gzip,
+    csv_header,
+    detect_format,
+    missing_required,
+)
 from include.storage.layout import RawObject
 
 log = logging.getLogger(__name__)
 
 STAGING_TABLE = "staging.raw_invoice_lines"
-RAW_COLUMNS = (
-    "InvoiceNo",
-    "StockCode",
-    "Description",
-    "Quantity",
-    "InvoiceDate",
-    "UnitPrice",
-    "CustomerID",
-    "Country",
-)
-_CSV_SUFFIXES = (".csv", ".csv.gz")
-# The landing contract fixes the dialect, so DuckDB's sniffer (most of a small file's load
-# time) is off; every column is read as text.
-_CSV_OPTIONS = (
-    "header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"', "
-    "strict_mode = true, columns = {" + ", ".join(f"'{name}': 'VARCHAR'" for name in RAW_COLUMNS) + "}"
-)
+MANIFEST_TABLE = "audit.file_loads"
+QUARANTINE_TABLE = "quarantine.rows"
+RAW_COLUMNS = REQUIRED_COLUMNS
+_Q = ", ".join(f'"{c}"' for c in RAW_COLUMNS)
 
 
 class LoadError(RuntimeError):
-    """A raw file cannot be loaded; nothing of the batch was written."""
+    """The load could not run; nothing of it was written."""
 
 
-@dataclass(frozen=True)
+class RejectedShareExceeded(RuntimeError):
+    """The batch loaded, but too much of it was rejected: someone must look at the source."""
+
+
+@dataclass
+class FileLoad:
+    """One manifest row in the making."""
+
+    obj: RawObject
+    fmt: str | None
+    status: str = "loaded"
+    reason: str | None = None
+    rows_in: int = 0
+    rows_loaded: int = 0
+    rows_duplicate: int = 0
+    rows_quarantined: int = 0
+
+
+@dataclass
 class LoadResult:
-    files: int
-    rows: int
-    days: list[date]
+    files_seen: int = 0
+    files_skipped: int = 0
+    files: list[FileLoad] = field(default_factory=list)
+    days: list[date] = field(default_factory=list)
+
+    @property
+    def rows_in(self) -> int:
+        return sum(f.rows_in for f in self.files)
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(f.rows_loaded for f in self.files)
+
+    @property
+    def rows_duplicate(self) -> int:
+        return sum(f.rows_duplicate for f in self.files)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(f.rows_quarantined for f in self.files)
+
+    @property
+    def files_rejected(self) -> int:
+        return sum(f.status == "rejected" for f in self.files)
+
+    def summary(self) -> dict:
+        return {
+            "files_seen": self.files_seen,
+            "files_skipped": self.files_skipped,
+            "files_loaded": len(self.files) - self.files_rejected,
+            "files_rejected": self.files_rejected,
+            "rows_in": self.rows_in,
+            "rows_loaded": self.rows_loaded,
+            "rows_duplicate": self.rows_duplicate,
+            "rows_quarantined": self.rows_quarantined,
+            "days": [d.isoformat() for d in self.days],
+        }
 
 
-def ensure_staging(con: duckdb.DuckDBPyConnection) -> None:
-    columns = ",\n    ".join(f'"{name}" varchar' for name in RAW_COLUMNS)
-    con.execute("create schema if not exists staging")
+# ---- schema ------------------------------------------------------------------------------
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for schema in ("staging", "audit", "quarantine"):
+        con.execute(f"create schema if not exists {schema}")
+    columns = ",\n".join(f'"{name}" varchar' for name in RAW_COLUMNS)
     con.execute(
         f"""
         create table if not exists {STAGING_TABLE} (
             {columns},
+            _extra json,
             _source_key varchar not null,
             _source_etag varchar not null,
             _row_number bigint not null,
@@ -71,88 +140,546 @@ def ensure_staging(con: duckdb.DuckDBPyConnection) -> None:
         )
         """
     )
+    con.execute(
+        f"""
+        create table if not exists {MANIFEST_TABLE} (
+            key varchar not null,
+            etag varchar not null,
+            size bigint not null,
+            format varchar,
+            partition_date date not null,
+            rows_in bigint not null,
+            rows_loaded bigint not null,
+            rows_duplicate bigint not null,
+            rows_quarantined bigint not null,
+            status varchar not null,
+            reason varchar,
+            run_id varchar not null,
+            loaded_at timestamp not null
+        )
+        """
+    )
+    con.execute(
+        f"""
+        create table if not exists {QUARANTINE_TABLE} (
+            key varchar not null,
+            etag varchar not null,
+            partition_date date not null,
+            row_number bigint,
+            raw_content varchar,
+            reason varchar not null,
+            run_id varchar not null,
+            quarantined_at timestamp not null
+        )
+        """
+    )
 
 
-def download(client: Any, bucket: str, objects: list[RawObject], into: Path) -> dict[str, Path]:
-    """Download objects in parallel; return key -> local path (names kept unique by index)."""
-
-    def fetch(item: tuple[int, RawObject]) -> tuple[str, Path]:
-        index, obj = item
-        target = into / f"{index:06d}-{Path(obj.key).name}"
-        client.download_file(bucket, obj.key, str(target))
-        return obj.key, target
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        return dict(pool.map(fetch, enumerate(objects)))
+# ---- planning ----------------------------------------------------------------------------
 
 
-def _check_format(obj: RawObject) -> None:
-    if not obj.key.lower().endswith(_CSV_SUFFIXES):
-        raise LoadError(f"s3 key {obj.key}: unsupported file type (this loader reads .csv and .csv.gz)")
+@dataclass(frozen=True)
+class LoadPlan:
+    to_load: list[RawObject]
+    replaced_keys: list[str]  # keys whose current rows go (new content, or a rebuilt day)
+    skipped: int
 
 
-def _check_header(key: str, path: Path) -> None:
-    """The file's header must be exactly the 8 contract columns, in order."""
-    opener = gzip.open if key.lower().endswith(".gz") else open
+def plan_load(con: duckdb.DuckDBPyConnection, listed: list[RawObject]) -> LoadPlan:
+    """Which file versions to load. Same key + etag: skip. New etag: rebuild that day."""
+    current = dict(
+        con.execute(
+            f"select key, etag from {MANIFEST_TABLE} where status <> 'superseded' "
+            "and partition_date in (select unnest(?::date[]))",
+            [sorted({o.day for o in listed})],
+        ).fetchall()
+    )
+    changed_days = {o.day for o in listed if o.key in current and current[o.key] != o.etag}
+    to_load, replaced, skipped = [], [], 0
+    for obj in sorted(listed, key=lambda o: (o.day, o.key)):
+        if obj.day in changed_days:
+            to_load.append(obj)
+            if obj.key in current:
+                replaced.append(obj.key)
+        elif obj.key not in current:
+            to_load.append(obj)
+        else:
+            skipped += 1
+    return LoadPlan(to_load, replaced, skipped)
+
+
+# ---- reading -----------------------------------------------------------------------------
+
+_INCOMING = "incoming_rows"  # temp: key, row_number, 8 text columns, _extra, raw, reason
+
+
+def _create_incoming(con: duckdb.DuckDBPyConnection) -> None:
+    columns = ", ".join(f'"{c}" varchar' for c in RAW_COLUMNS)
+    con.execute(
+        f"""
+        create or replace temp table {_INCOMING} (
+            key varchar, row_number bigint, {columns}, _extra json, raw varchar, reason varchar
+        )
+        """
+    )
+
+
+def _sql_list(paths: list[Path]) -> str:
+    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+
+
+def _csv_options(columns: tuple[str, ...]) -> str:
+    spec = ", ".join("'" + c.replace("'", "''") + "': 'VARCHAR'" for c in columns)
+    return (
+        "header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"', "
+        f"strict_mode = true, null_padding = false, columns = {{{spec}}}, filename = true"
+    )
+
+
+def _json_object_sql(columns: list[str] | tuple[str, ...]) -> str:
+    """SQL for a JSON object of these columns, keyed by their names."""
+    pairs = ", ".join("'" + c.replace("'", "''") + "', \"" + c.replace('"', '""') + '"' for c in columns)
+    return f"json_object({pairs})"
+
+
+def _extra_json(columns: tuple[str, ...]) -> str:
+    extra = [c for c in columns if c not in RAW_COLUMNS]
+    return _json_object_sql(extra) if extra else "null::json"
+
+
+def _read_csv_group(
+    con: duckdb.DuckDBPyConnection, columns: tuple[str, ...], files: list[tuple[str, Path]]
+) -> None:
+    """Read CSV files sharing one header in one statement; bad lines go to the rejects."""
+    key_of = {str(path): key for key, path in files}
+    con.execute("create or replace temp table _file_keys (filename varchar, key varchar)")
+    con.executemany("insert into _file_keys values (?, ?)", list(key_of.items()))
+    raw_row = _json_object_sql(columns) + "::varchar"
+    con.execute("drop table if exists _csv_reject_errors; drop table if exists _csv_reject_scans")
+    con.execute(
+        f"""
+        create or replace temp table _csv_rows as
+        select filename, ordinality as ord, {_Q}, {_extra_json(columns)} as _extra, {raw_row} as raw
+        from read_csv({_sql_list([p for _, p in files])}, {_csv_options(columns)},
+                      ignore_errors = true, store_rejects = true,
+                      rejects_table = '_csv_reject_errors', rejects_scan = '_csv_reject_scans')
+             with ordinality
+        """
+    )
+    # Malformed lines: their physical line number (the header is line 1) and the raw text.
+    con.execute(
+        """
+        create or replace temp table _csv_rejects as
+        select s.file_path as filename, e.line - 1 as row_number, any_value(e.csv_line) as raw,
+               arg_min(e.error_type || ': ' || e.error_message, e.column_idx) as reason
+        from _csv_reject_errors e join _csv_reject_scans s using (scan_id, file_id)
+        group by all
+        """
+    )
+    # A good row's ordinal skips the malformed lines before it: shift it back to its data row
+    # number. With rejects r1 < r2 < ... (data rows), good row i sits at i + #{j : r_j - j < i}.
+    con.execute(
+        f"""
+        insert into {_INCOMING}
+        with good as (
+            select *, ord - min(ord) over (partition by filename) + 1 as good_index
+            from _csv_rows
+        ),
+        gaps as (
+            select filename, row_number - row_number() over (partition by filename order by row_number)
+                       as gap,
+                   row_number() over (partition by filename order by row_number) as j
+            from _csv_rejects
+        ),
+        shifts as (select filename, gap, max(j) as shift from gaps group by all)
+        select k.key, g.good_index + coalesce(s.shift, 0), {", ".join("g." + f'"{c}"' for c in RAW_COLUMNS)},
+               g._extra, g.raw, null
+        from good g
+        join _file_keys k using (filename)
+        asof left join shifts s on g.filename = s.filename and g.good_index > s.gap
+        union all
+        select k.key, r.row_number, {", ".join("null" for _ in RAW_COLUMNS)}, null, r.raw,
+               'malformed CSV line: ' || r.reason
+        from _csv_rejects r join _file_keys k using (filename)
+        """
+    )
+    con.execute(
+        "drop table if exists _csv_reject_errors; drop table if exists _csv_reject_scans; "
+        "drop table _csv_rows; drop table _csv_rejects"
+    )
+
+
+def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[tuple[str, Path]]) -> None:
+    """JSON Lines, read line by line so every row keeps its line number and raw text."""
+    con.execute("create or replace temp table _file_keys (filename varchar, key varchar)")
+    con.executemany("insert into _file_keys values (?, ?)", [(str(p), k) for k, p in files])
+    fields = ", ".join(f"case when ok then j ->> '{c}' end" for c in RAW_COLUMNS)
+    known = ", ".join(f"'{c}'" for c in RAW_COLUMNS)
+    con.execute(
+        f"""
+        insert into {_INCOMING}
+        with lines as (
+            select filename, ordinality as row_number, line
+            from read_csv({_sql_list([p for _, p in files])}, columns = {{'line': 'VARCHAR'}},
+                          header = false, delim = chr(30), quote = '', escape = '',
+                          auto_detect = false, strict_mode = false, filename = true)
+                 with ordinality
+        ),
+        parsed as (
+            select *, case when json_valid(line) then json_type(line::json) = 'OBJECT' else false end as ok,
+                   case when json_valid(line) then line::json end as j
+            from lines
+            where line is not null and trim(line) <> ''
+        )
+        select k.key, p.row_number, {fields},
+               case when ok and len(list_filter(json_keys(j), c -> c not in ({known}))) > 0 then
+                   to_json(map_from_entries(list_transform(
+                       list_filter(json_keys(j), c -> c not in ({known})), c -> {{'k': c, 'v': j -> c}})))
+               end,
+               p.line,
+               case when not ok then 'malformed JSON line' end
+        from parsed p join _file_keys k using (filename)
+        """
+    )
+
+
+def _read_parquet(con: duckdb.DuckDBPyConnection, files: list[tuple[str, Path]]) -> None:
+    for key, path in files:  # one statement per file: each may have its own schema
+        columns = [
+            row[0]
+            for row in con.execute(f"describe select * from read_parquet({_sql_list([path])})").fetchall()
+        ]
+        text = ", ".join(f'cast("{c}" as varchar)' for c in RAW_COLUMNS)
+        con.execute(
+            f"""
+            insert into {_INCOMING}
+            select ?, file_row_number + 1, {text}, {_extra_json(tuple(columns))},
+                   {_json_object_sql(RAW_COLUMNS)}::varchar,
+                   null
+            from read_parquet({_sql_list([path])}, file_row_number = true)
+            """,
+            [key],
+        )
+
+
+def _probe(con: duckdb.DuckDBPyConnection, fmt: str, path: Path) -> str | None:
+    """Why a file cannot be read whole (None if it can): used to find a bulk read's culprit."""
     try:
-        with opener(path, "rt", encoding="utf-8", newline="") as handle:
-            header = next(csv.reader(handle), None)
-    except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
-        raise LoadError(f"s3 key {key}: cannot read the CSV header: {exc}") from exc
-    if header is None:
-        raise LoadError(f"s3 key {key}: the file is empty")
-    if tuple(header) != RAW_COLUMNS:
-        raise LoadError(f"s3 key {key}: columns {header} are not {list(RAW_COLUMNS)}")
+        if fmt == CSV:
+            header = csv_header(path)
+            con.execute(
+                f"select count(*) from read_csv({_sql_list([path])}, {_csv_options(header.columns)}, "
+                "ignore_errors = true)"
+            )
+        elif fmt == JSONL:
+            con.execute(
+                f"select count(*) from read_csv({_sql_list([path])}, columns = {{'line': 'VARCHAR'}}, "
+                "header = false, delim = chr(30), quote = '', escape = '', auto_detect = false, "
+                "strict_mode = false)"
+            )
+        else:
+            con.execute(f"select count(*) from read_parquet({_sql_list([path])})")
+    except FileRejected as exc:
+        return str(exc)
+    except duckdb.Error as exc:
+        return f"cannot read {fmt}: {str(exc).splitlines()[0][:300]}"
+    return None
+
+
+def _gzip_damage(paths: dict[str, Path]) -> dict[str, str]:
+    """key -> reason for every gzip file that is truncated or corrupt (checked in parallel)."""
+
+    def check(item: tuple[str, Path]) -> tuple[str, str | None]:
+        try:
+            check_gzip(item[1])
+        except FileRejected as exc:
+            return item[0], str(exc)
+        return item[0], None
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return {key: reason for key, reason in pool.map(check, paths.items()) if reason}
+
+
+def _classify(con: duckdb.DuckDBPyConnection, loads: dict[str, FileLoad], paths: dict[str, Path]) -> dict:
+    """Reject what the cheap checks catch; group the rest by how they are read."""
+    groups: dict[tuple, list[tuple[str, Path]]] = defaultdict(list)
+    damaged = _gzip_damage({k: p for k, p in paths.items() if loads[k].fmt is not None})
+    for key, load in loads.items():
+        path = paths[key]
+        if key in damaged:
+            load.status, load.reason = "rejected", damaged[key]
+            continue
+        if load.fmt is None:
+            load.status, load.reason = (
+                "rejected",
+                "unknown format (expected .csv[.gz], .jsonl[.gz], .ndjson[.gz], .parquet)",
+            )
+            continue
+        if path.stat().st_size == 0:
+            load.status, load.reason = "rejected", "empty file (0 bytes)"
+            continue
+        try:
+            if load.fmt == CSV:
+                groups[(CSV, csv_header(path).columns)].append((key, path))
+            elif load.fmt == JSONL:
+                groups[(JSONL,)].append((key, path))
+            else:
+                columns = [
+                    r[0]
+                    for r in con.execute(
+                        f"describe select * from read_parquet({_sql_list([path])})"
+                    ).fetchall()
+                ]
+                missing = missing_required(columns)
+                if missing:
+                    raise FileRejected(f"missing required columns {missing} (columns {columns})")
+                groups[(PARQUET,)].append((key, path))
+        except FileRejected as exc:
+            load.status, load.reason = "rejected", str(exc)
+        except duckdb.Error as exc:
+            load.status, load.reason = "rejected", f"cannot read {load.fmt}: {str(exc).splitlines()[0][:300]}"
+    return groups
+
+
+def _read_all(con: duckdb.DuckDBPyConnection, loads: dict[str, FileLoad], paths: dict[str, Path]) -> None:
+    _create_incoming(con)
+    for group, files in _classify(con, loads, paths).items():
+        readers = {
+            CSV: lambda f, g=group: _read_csv_group(con, g[1], f),
+            JSONL: lambda f: _read_jsonl(con, f),
+            PARQUET: lambda f: _read_parquet(con, f),
+        }
+        read = readers[group[0]]
+        try:
+            read(files)
+        except duckdb.Error:
+            # Some file of the group cannot be read whole (e.g. truncated gzip): find it,
+            # reject it, and read the others.
+            con.execute(
+                f"delete from {_INCOMING} where key in (select unnest(?::varchar[]))", [[k for k, _ in files]]
+            )
+            readable = []
+            for key, path in files:
+                reason = _probe(con, group[0], path)
+                if reason:
+                    loads[key].status, loads[key].reason = "rejected", reason
+                else:
+                    readable.append((key, path))
+            if readable:
+                read(readable)
+
+
+# ---- the transaction ---------------------------------------------------------------------
+
+
+def _failpoint(name: str) -> None:
+    """Crash here if LAKEHOUSE_FAILPOINT names this point (tests prove the load is atomic)."""
+    if os.environ.get("LAKEHOUSE_FAILPOINT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+# Why a row cannot be typed ('' when it can). Patterns are strict on purpose: a cast alone would
+# turn '1.5' into quantity 2 or '2.5555' into price 2.556.
+_INTEGER = r"[+-]?[0-9]+"
+_PRICE = r"[+-]?([0-9]+(\.[0-9]{0,3})?|\.[0-9]{1,3})"
+_CUSTOMER = r"[0-9]+(\.0*)?"
+_TYPED_REASON = f"""
+    concat_ws('; ',
+        case when nullif(trim("InvoiceNo"), '') is null then 'missing InvoiceNo' end,
+        case when nullif(trim("StockCode"), '') is null then 'missing StockCode' end,
+        case when nullif(trim("InvoiceDate"), '') is null then 'missing InvoiceDate'
+             when try_strptime(trim("InvoiceDate"), '%Y-%m-%d %H:%M:%S') is null
+             then 'bad InvoiceDate ' || "InvoiceDate" end,
+        case when nullif(trim("Quantity"), '') is null then 'missing Quantity'
+             when not regexp_full_match(trim("Quantity"), '{_INTEGER}')
+               or try_cast(trim("Quantity") as bigint) is null
+             then 'bad Quantity ' || "Quantity" end,
+        case when nullif(trim("UnitPrice"), '') is null then 'missing UnitPrice'
+             when not regexp_full_match(trim("UnitPrice"), '{_PRICE}')
+               or try_cast(trim("UnitPrice") as decimal(18, 3)) is null
+             then 'bad UnitPrice ' || "UnitPrice" end,
+        case when nullif(trim("CustomerID"), '') is not null
+              and not regexp_full_match(trim("CustomerID"), '{_CUSTOMER}')
+             then 'bad CustomerID ' || "CustomerID" end
+    )
+"""
 
 
 def load_files(
     warehouse_path: Path,
-    objects: list[RawObject],
-    local_paths: dict[str, Path],
+    listed: list[RawObject],
+    fetch: Any,
     run_id: str,
     loaded_at: datetime,
 ) -> LoadResult:
-    """Replace the staged rows of every day in `objects` with these files' rows, atomically."""
+    """Plan, fetch and load `listed` objects in one transaction (see the module docstring).
+
+    `fetch(objects, into_dir) -> {key: local path}` downloads the files the plan needs.
+    """
     warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    days = sorted({obj.day for obj in objects})
     con = duckdb.connect(str(warehouse_path))
+    result = LoadResult(files_seen=len(listed))
     try:
-        ensure_staging(con)
-        for obj in objects:
-            _check_format(obj)
-            _check_header(obj.key, local_paths[obj.key])
-        con.execute("begin transaction")
-        try:
-            con.execute(
-                f"delete from {STAGING_TABLE} where _partition_date in (select unnest(?::date[]))",
-                [days],
-            )
-            select_raw = ", ".join(f'"{name}"' for name in RAW_COLUMNS)
-            for obj in objects:
-                con.execute(
-                    f"""
-                    insert into {STAGING_TABLE}
-                    select {select_raw}, ?, ?, row_number() over (), ?, ?, ?
-                    from read_csv(?, {_CSV_OPTIONS})
-                    """,
-                    [obj.key, obj.etag, obj.day, loaded_at, run_id, str(local_paths[obj.key])],
-                )
-            rows = con.execute(
-                f"select count(*) from {STAGING_TABLE} where _partition_date in (select unnest(?::date[]))",
-                [days],
-            ).fetchone()[0]
-            con.execute("commit")
-        except Exception as exc:
-            con.execute("rollback")
-            if isinstance(exc, duckdb.Error):
-                raise LoadError(f"loading {len(objects)} files failed, nothing written: {exc}") from exc
-            raise
+        ensure_tables(con)
+        plan = plan_load(con, listed)
+        result.files_skipped = plan.skipped
+        if not plan.to_load:
+            return result
+        with tempfile.TemporaryDirectory(prefix="raw-load-") as tmp:
+            paths = fetch(plan.to_load, Path(tmp))
+            loads = {o.key: FileLoad(obj=o, fmt=detect_format(o.key)) for o in plan.to_load}
+            # Reading fills temporary tables only; the warehouse changes in one transaction.
+            _read_all(con, loads, paths)
+            con.execute("begin transaction")
+            try:
+                _apply(con, loads, plan, run_id, loaded_at)
+                _failpoint("load_before_commit")
+                con.execute("commit")
+            except BaseException:
+                con.execute("rollback")
+                raise
+        result.files = list(loads.values())
+        result.days = sorted({o.day for o in plan.to_load})
+    except duckdb.Error as exc:
+        raise LoadError(f"load failed, nothing written: {exc}") from exc
     finally:
         con.close()
-    return LoadResult(files=len(objects), rows=int(rows), days=days)
+    return result
 
 
-def load_batch(
+def _apply(
+    con: duckdb.DuckDBPyConnection,
+    loads: dict[str, FileLoad],
+    plan: LoadPlan,
+    run_id: str,
+    loaded_at: datetime,
+) -> None:
+    keys = list(loads)
+    # Replaced keys and rebuilt days: their old rows go; old versions are superseded.
+    con.execute(f"delete from {STAGING_TABLE} where _source_key in (select unnest(?::varchar[]))", [keys])
+    con.execute(f"delete from {QUARANTINE_TABLE} where key in (select unnest(?::varchar[]))", [keys])
+    con.execute(
+        f"update {MANIFEST_TABLE} set status = 'superseded' "
+        "where key in (select unnest(?::varchar[])) and status <> 'superseded'",
+        [plan.replaced_keys],
+    )
+    meta = [(k, load.obj.etag, load.obj.day) for k, load in loads.items() if load.status != "rejected"]
+    con.execute("create or replace temp table _meta (key varchar, etag varchar, partition_date date)")
+    if meta:
+        con.executemany("insert into _meta values (?, ?, ?)", meta)
+    rejected = [k for k, load in loads.items() if load.status == "rejected"]
+    con.execute(f"delete from {_INCOMING} where key in (select unnest(?::varchar[]))", [rejected])
+
+    # Type-check every row; decide duplicates among the valid ones.
+    con.execute(
+        f"""
+        create or replace temp table _checked as
+        select i.*, m.etag, m.partition_date,
+               coalesce(i.reason, nullif({_TYPED_REASON}, '')) as final_reason
+        from {_INCOMING} i join _meta m using (key)
+        """
+    )
+    con.execute(
+        f"""
+        create or replace temp table _valid as
+        select *, row_number() over (
+                   partition by partition_date, {_Q} order by key, row_number) > 1 as dup_in_load
+        from _checked where final_reason is null
+        """
+    )
+    con.execute(
+        f"""
+        create or replace temp table _decided as
+        select v.*, v.dup_in_load or exists (
+            select 1 from {STAGING_TABLE} s
+            where s._partition_date = v.partition_date
+              and {" and ".join(f's."{c}" is not distinct from v."{c}"' for c in RAW_COLUMNS)}
+        ) as is_duplicate
+        from _valid v
+        """
+    )
+    con.execute(
+        f"""
+        insert into {STAGING_TABLE}
+        select {_Q}, _extra, key, etag, row_number, partition_date, ?, ?
+        from _decided where not is_duplicate
+        order by key, row_number
+        """,
+        [loaded_at, run_id],
+    )
+    con.execute(
+        f"""
+        insert into {QUARANTINE_TABLE}
+        select key, etag, partition_date, row_number, raw, final_reason, ?, ?
+        from _checked where final_reason is not null
+        order by key, row_number
+        """,
+        [run_id, loaded_at],
+    )
+    counts = {
+        key: (n_in, n_dup, n_quar)
+        for key, n_in, n_dup, n_quar in con.execute(
+            """
+            select c.key, count(*), count(*) filter (where d.is_duplicate),
+                   count(*) filter (where c.final_reason is not null)
+            from _checked c left join _decided d using (key, row_number)
+            group by c.key
+            """
+        ).fetchall()
+    }
+    for key, load in loads.items():
+        if load.status == "rejected":
+            continue
+        n_in, n_dup, n_quar = counts.get(key, (0, 0, 0))
+        load.rows_in, load.rows_duplicate, load.rows_quarantined = n_in, n_dup, n_quar
+        load.rows_loaded = n_in - n_dup - n_quar
+        if n_in == 0:
+            load.status, load.reason = "rejected", "no data rows (header only or blank)"
+    con.executemany(
+        f"insert into {MANIFEST_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                load.obj.key,
+                load.obj.etag,
+                load.obj.size,
+                load.fmt,
+                load.obj.day,
+                load.rows_in,
+                load.rows_loaded,
+                load.rows_duplicate,
+                load.rows_quarantined,
+                load.status,
+                load.reason,
+                run_id,
+                loaded_at,
+            )
+            for load in loads.values()
+        ],
+    )
+    for table in (_INCOMING, "_meta", "_checked", "_valid", "_decided", "_file_keys"):
+        con.execute(f"drop table if exists {table}")
+
+
+# ---- S3 ----------------------------------------------------------------------------------
+
+
+def s3_fetcher(client: Any, bucket: str):
+    """A `fetch` for `load_files` that downloads objects in parallel with a boto3 client."""
+
+    def fetch(objects: list[RawObject], into: Path) -> dict[str, Path]:
+        def one(item: tuple[int, RawObject]) -> tuple[str, Path]:
+            index, obj = item
+            target = into / f"{index:06d}-{Path(obj.key).name}"
+            client.download_file(bucket, obj.key, str(target))
+            return obj.key, target
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return dict(pool.map(one, enumerate(objects)))
+
+    return fetch
+
+
+def load_from_s3(
     client: Any,
     bucket: str,
     files_by_day: dict[date, list[RawObject]],
@@ -160,12 +687,56 @@ def load_batch(
     run_id: str,
     loaded_at: datetime,
 ) -> LoadResult:
-    """Download a batch's files to a temporary folder and load them (see `load_files`)."""
-    objects = [obj for day in sorted(files_by_day) for obj in files_by_day[day]]
-    if not objects:
-        return LoadResult(files=0, rows=0, days=[])
-    with tempfile.TemporaryDirectory(prefix="raw-batch-") as tmp:
-        paths = download(client, bucket, objects, Path(tmp))
-        result = load_files(warehouse_path, objects, paths, run_id, loaded_at)
-    log.info("loaded %d rows from %d files for %d days", result.rows, result.files, len(result.days))
+    listed = [obj for day in sorted(files_by_day) for obj in files_by_day[day]]
+    result = load_files(warehouse_path, listed, s3_fetcher(client, bucket), run_id, loaded_at)
+    log.info("load: %s", result.summary())
     return result
+
+
+@dataclass(frozen=True)
+class RejectedShare:
+    files: int
+    files_rejected: int
+    rows_in: int
+    rows_quarantined: int
+
+    @property
+    def file_share(self) -> float:
+        return self.files_rejected / self.files if self.files else 0.0
+
+    @property
+    def row_share(self) -> float:
+        return self.rows_quarantined / self.rows_in if self.rows_in else 0.0
+
+    def exceeds(self, limit: float) -> bool:
+        return self.file_share > limit or self.row_share > limit
+
+    def __str__(self) -> str:
+        return (
+            f"{self.files_rejected} of {self.files} files rejected ({self.file_share:.1%}), "
+            f"{self.rows_quarantined} of {self.rows_in} rows quarantined ({self.row_share:.1%})"
+        )
+
+
+def rejected_share(warehouse_path: Path, days: list[date]) -> RejectedShare:
+    """How much of the current file versions of `days` was rejected or quarantined."""
+    con = duckdb.connect(str(warehouse_path), read_only=True)
+    try:
+        ensure_exists = con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'audit' and table_name = 'file_loads'"
+        ).fetchone()[0]
+        if not ensure_exists:
+            return RejectedShare(0, 0, 0, 0)
+        row = con.execute(
+            f"""
+            select count(*), count(*) filter (where status = 'rejected'),
+                   coalesce(sum(rows_in), 0), coalesce(sum(rows_quarantined), 0)
+            from {MANIFEST_TABLE}
+            where status <> 'superseded' and partition_date in (select unnest(?::date[]))
+            """,
+            [days],
+        ).fetchone()
+    finally:
+        con.close()
+    return RejectedShare(*(int(v) for v in row))

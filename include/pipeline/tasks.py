@@ -59,20 +59,28 @@ def wait_for_raw_files(context: Mapping[str, Any]) -> tuple[bool, dict]:
 
 
 def load_raw_files(context: Mapping[str, Any]) -> dict:
-    from include.ingest.load import load_batch
+    """Load the batch plus a lookback window (late and re-delivered files), exactly once."""
+    from include.ingest.load import RejectedShareExceeded, load_from_s3, rejected_share
 
     s = settings()
     batch = batch_of(context)
-    found = _list(s, batch)
-    result = load_batch(
+    window = Batch(batch.start - timedelta(days=s.lookback_days), batch.end)
+    result = load_from_s3(
         _s3_client(s),
         s.raw_bucket,
-        found,
+        _list(s, window),
         s.warehouse_path,
         run_id=context["run_id"],
         loaded_at=datetime.now(UTC).replace(tzinfo=None),
     )
-    return {"batch": str(batch), "files": result.files, "rows": result.rows, "days": len(result.days)}
+    share = rejected_share(s.warehouse_path, batch.days())
+    log.info("batch %s: %s", batch, share)
+    if share.exceeds(s.max_rejected_share):
+        raise RejectedShareExceeded(
+            f"batch {batch}: {share}, over MAX_REJECTED_SHARE={s.max_rejected_share:.1%}. What could "
+            "be loaded is loaded; see audit.file_loads and quarantine.rows for the reasons."
+        )
+    return {"batch": str(batch), **result.summary()}
 
 
 def soda_gate(layer: str, context: Mapping[str, Any]) -> dict:

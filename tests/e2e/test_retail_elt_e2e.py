@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 from decimal import Decimal
 
 import duckdb
@@ -32,14 +31,25 @@ def test_three_real_days_end_to_end_and_rerun_changes_nothing(pipeline, day_file
     assert states and set(states.values()) == {"success"}, states
     assert {"gate_bronze", "gate_silver", "gate_gold"} <= set(states)
 
-    # Every raw row of each day is staged.
-    expected_rows = {day: len(raw_rows(day_files / f"{day}.csv.gz")) for day in DAYS}
+    # Every raw row of each day is staged once: exact duplicates are counted, not staged.
+    raw = {day: raw_rows(day_files / f"{day}.csv.gz") for day in DAYS}
+    distinct = {day: len({tuple(r.values()) for r in rows}) for day, rows in raw.items()}
     staged = dict(
         _query(
             "select strftime(_partition_date, '%Y-%m-%d'), count(*) from staging.raw_invoice_lines group by 1"
         )
     )
-    assert staged == expected_rows
+    assert staged == distinct
+    manifest = {
+        day: (rows_in, loaded, duplicate, quarantined, status)
+        for day, rows_in, loaded, duplicate, quarantined, status in _query(
+            "select strftime(partition_date, '%Y-%m-%d'), rows_in, rows_loaded, rows_duplicate, "
+            "rows_quarantined, status from audit.file_loads"
+        )
+    }
+    assert manifest == {
+        day: (len(raw[day]), distinct[day], len(raw[day]) - distinct[day], 0, "loaded") for day in DAYS
+    }
 
     # Gold revenue equals the test's own computation from the raw CSVs, to the cent.
     paths = [day_files / f"{day}.csv.gz" for day in DAYS]
@@ -62,10 +72,7 @@ def test_three_real_days_end_to_end_and_rerun_changes_nothing(pipeline, day_file
 
     # Rerunning the same days leaves staging and gold as they were.
     before_gold = _query("select * from gold.daily_country_sales order by all")
-    staged_rows = (
-        "select * exclude (_loaded_at, _run_id) from staging.raw_invoice_lines "
-        "order by _source_key, _row_number"
-    )
+    staged_rows = "select * from staging.raw_invoice_lines order by _source_key, _row_number"
     before_staged = _query(staged_rows)
     assert pipeline.run(DAYS[0], DAYS[-1]).returncode == 0, pipeline.log_tail()
     assert _query("select * from gold.daily_country_sales order by all") == before_gold
@@ -73,23 +80,19 @@ def test_three_real_days_end_to_end_and_rerun_changes_nothing(pipeline, day_file
 
 
 def test_bad_data_fails_the_bronze_gate_and_nothing_downstream_runs(pipeline, day_files, tmp_path):
-    # A real day where three Quantity values are not numbers.
-    text = gzip.decompress((day_files / "2010-12-02.csv.gz").read_bytes()).decode()
-    lines = text.splitlines(keepends=True)
-    for i in (5, 50, 500):
-        fields = lines[i].split(",")
-        # Quantity is the 4th field unless the description is quoted; pick unquoted rows.
-        assert '"' not in lines[i], "pick a row without quoted fields"
-        fields[3] = "abc"
-        lines[i] = ",".join(fields)
-    source = tmp_path / "bad_source"
-    source.mkdir()
-    (source / "2010-12-02.csv").write_text("".join(lines))
+    # A real day's file delivered into the wrong day's folder: every row types, so the loader
+    # stages it, but its invoice dates are not the landing day's and the bronze gate must stop it.
+    source = tmp_path / "misfiled"
+    day_dir = source / "invoice_date=2010-12-05"
+    day_dir.mkdir(parents=True)
+    (day_dir / "export-0001.csv.gz").write_bytes((day_files / "2010-12-02.csv.gz").read_bytes())
+    # Every staged row is misfiled (exact duplicates are not staged, so count distinct rows).
+    misfiled = len({tuple(r.values()) for r in raw_rows(day_files / "2010-12-02.csv.gz")})
 
-    proc = pipeline.run("2010-12-02", "2010-12-02", source=source)
+    proc = pipeline.run("2010-12-05", "2010-12-05", source=source)
     assert proc.returncode != 0
 
-    states = pipeline.task_states("2010-12-02", "2010-12-02")
+    states = pipeline.task_states("2010-12-05", "2010-12-05")
     assert states["load_raw_files"] == "success"
     assert states["gate_bronze"] == "failed"
     downstream = [
@@ -100,7 +103,7 @@ def test_bad_data_fails_the_bronze_gate_and_nothing_downstream_runs(pipeline, da
 
     # The failing check is recorded with its measured value, and silver/gold were never built.
     failed = _query("select check_name, measured_value from audit.dq_check_results where outcome = 'fail'")
-    assert failed == [("Every Quantity is present and an integer", "3")]
+    assert failed == [("Every InvoiceDate falls on its landing folder's day", str(misfiled))]
     tables = {t for (t,) in _query("select table_schema || '.' || table_name from information_schema.tables")}
     assert "silver.int_invoice_lines_conformed" not in tables
     assert "gold.daily_country_sales" not in tables
