@@ -29,7 +29,7 @@ DEMO_FROM ?= 2010-12-01
 DEMO_TO ?= 2010-12-07
 DBT_SOURCES := $(shell find dbt/models dbt/macros -type f 2>/dev/null) dbt/dbt_project.yml dbt/profiles.yml
 
-.PHONY: help setup lock s3 s3-stop airflow-init run demo test lint airflow bench clean
+.PHONY: help setup lock s3 s3-stop airflow-init run demo generate test lint airflow bench bench-load clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -93,6 +93,11 @@ demo: ## Run a week of real days end to end and print rows per layer, gate resul
 	$(MAKE) run FROM=$(DEMO_FROM) TO=$(DEMO_TO)
 	$(CLI) summary
 
+generate: $(VENV)/airflow/.synced ## Seeded future days: make generate FROM=2011-09-01 TO=2011-09-07 [ROWS_PER_DAY=5000] [DIRT=none|all|kind,...] [OUT=dir] [SEED=42]
+	@if [ -z "$(FROM)" ] || [ -z "$(TO)" ]; then echo "usage: make generate FROM=YYYY-MM-DD TO=YYYY-MM-DD [ROWS_PER_DAY=n] [DIRT=...] [OUT=dir]" >&2; exit 2; fi
+	PYTHONPATH=$(CURDIR) $(AIRFLOW_PY) -m include.ingest.generate --from $(FROM) --to $(TO) \
+		--rows-per-day $(or $(ROWS_PER_DAY),5000) --dirt $(or $(DIRT),none) --out $(or $(OUT),$(RUNTIME_DIR)/generated) --seed $(or $(SEED),42)
+
 airflow: setup s3 ## Start the local Airflow UI on 127.0.0.1:AIRFLOW_PORT (prints how to log in)
 	$(CLI) airflow
 
@@ -108,6 +113,9 @@ lint: $(VENV)/airflow/.synced $(VENV)/dbt/.synced ## ruff on Python, sqlfluff on
 
 bench: setup s3 ## Time the DAG parse and the whole shipped history (219 days) in one run, per task
 	$(CLI) bench --from $(or $(FROM),2010-12-01) --to $(or $(TO),2011-08-31) --source $(SOURCE)
+
+bench-load: setup s3 ## S3 -> staging rows/s for a large generated day vs DuckDB's own read_csv from local disk [ROWS=2000000]
+	PYTHONPATH=$(CURDIR) $(AIRFLOW_PY) -m include.ingest.bench --rows $(or $(ROWS),2000000)
 
 clean: ## DESTRUCTIVE: delete .runtime/ (warehouse, Airflow DB, logs) and dbt/target
 	-PYTHONPATH=$(CURDIR) $(AIRFLOW_PY) -m include.storage.local_s3 stop

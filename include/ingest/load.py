@@ -210,14 +210,15 @@ def plan_load(con: duckdb.DuckDBPyConnection, listed: list[RawObject]) -> LoadPl
 
 # ---- reading -----------------------------------------------------------------------------
 
-_INCOMING = "incoming_rows"  # temp: key, row_number, 8 text columns, _extra, raw, reason
+_INCOMING = "incoming_rows"  # temp view: key, row_number, 8 text columns, _extra, raw, reason
+_OTHER = "_incoming_other"  # JSON Lines and Parquet rows (CSV groups stay in their own tables)
 
 
 def _create_incoming(con: duckdb.DuckDBPyConnection) -> None:
     columns = ", ".join(f'"{c}" varchar' for c in RAW_COLUMNS)
     con.execute(
         f"""
-        create or replace temp table {_INCOMING} (
+        create or replace temp table {_OTHER} (
             key varchar, row_number bigint, {columns}, _extra json, raw varchar, reason varchar
         )
         """
@@ -248,18 +249,19 @@ def _extra_json(columns: tuple[str, ...]) -> str:
 
 
 def _read_csv_group(
-    con: duckdb.DuckDBPyConnection, columns: tuple[str, ...], files: list[tuple[str, Path]]
+    con: duckdb.DuckDBPyConnection, columns: tuple[str, ...], files: list[tuple[str, Path]], name: str
 ) -> None:
-    """Read CSV files sharing one header in one statement; bad lines go to the rejects."""
-    key_of = {str(path): key for key, path in files}
-    con.execute("create or replace temp table _file_keys (filename varchar, key varchar)")
-    con.executemany("insert into _file_keys values (?, ?)", list(key_of.items()))
-    raw_row = _json_object_sql(columns) + "::varchar"
+    """Read CSV files sharing one header in one statement into view `name`; bad lines too.
+
+    The rows are read once into a table; the view adds keys and row numbers without copying.
+    """
+    con.execute(f"create or replace temp table {name}_keys (filename varchar, key varchar)")
+    con.executemany(f"insert into {name}_keys values (?, ?)", [(str(p), k) for k, p in files])
     con.execute("drop table if exists _csv_reject_errors; drop table if exists _csv_reject_scans")
     con.execute(
         f"""
-        create or replace temp table _csv_rows as
-        select filename, ordinality as ord, {_Q}, {_extra_json(columns)} as _extra, {raw_row} as raw
+        create or replace temp table {name}_rows as
+        select filename, ordinality as ord, {_Q}, {_extra_json(columns)} as _extra
         from read_csv({_sql_list([p for _, p in files])}, {_csv_options(columns)},
                       ignore_errors = true, store_rejects = true,
                       rejects_table = '_csv_reject_errors', rejects_scan = '_csv_reject_scans')
@@ -268,48 +270,51 @@ def _read_csv_group(
     )
     # Malformed lines: their physical line number (the header is line 1) and the raw text.
     con.execute(
-        """
-        create or replace temp table _csv_rejects as
+        f"""
+        create or replace temp table {name}_rejects as
         select s.file_path as filename, e.line - 1 as row_number, any_value(e.csv_line) as raw,
                arg_min(e.error_type || ': ' || e.error_message, e.column_idx) as reason
         from _csv_reject_errors e join _csv_reject_scans s using (scan_id, file_id)
         group by all
         """
     )
-    # A good row's ordinal skips the malformed lines before it: shift it back to its data row
-    # number. With rejects r1 < r2 < ... (data rows), good row i sits at i + #{j : r_j - j < i}.
+    con.execute("drop table _csv_reject_errors; drop table _csv_reject_scans")
+    # The ordinal runs over all files in list order, one contiguous range per file, and skips
+    # malformed lines. Good row i of a file (i = ord - the file's first ord + 1) is data row
+    # i + #{j : r_j - j < i}, with r1 < r2 < ... that file's malformed data rows.
+    columns_sql = ", ".join(f'g."{c}"' for c in RAW_COLUMNS)
     con.execute(
         f"""
-        insert into {_INCOMING}
-        with good as (
-            select *, ord - min(ord) over (partition by filename) + 1 as good_index
-            from _csv_rows
+        create or replace temp view {name} as
+        with offsets as (
+            select filename, min(ord) - 1 as offset from {name}_rows group by filename
         ),
         gaps as (
-            select filename, row_number - row_number() over (partition by filename order by row_number)
-                       as gap,
+            select filename,
+                   row_number - row_number() over (partition by filename order by row_number) as gap,
                    row_number() over (partition by filename order by row_number) as j
-            from _csv_rejects
+            from {name}_rejects
         ),
-        shifts as (select filename, gap, max(j) as shift from gaps group by all)
-        select k.key, g.good_index + coalesce(s.shift, 0), {", ".join("g." + f'"{c}"' for c in RAW_COLUMNS)},
-               g._extra, g.raw, null
+        shifts as (select filename, gap, max(j) as shift from gaps group by all),
+        good as (
+            select g.*, g.ord - o.offset as good_index
+            from {name}_rows g join offsets o using (filename)
+        )
+        select k.key, g.good_index + coalesce(s.shift, 0) as row_number, {columns_sql}, g._extra,
+               null::varchar as raw, null::varchar as reason
         from good g
-        join _file_keys k using (filename)
+        join {name}_keys k using (filename)
         asof left join shifts s on g.filename = s.filename and g.good_index > s.gap
         union all
         select k.key, r.row_number, {", ".join("null" for _ in RAW_COLUMNS)}, null, r.raw,
                'malformed CSV line: ' || r.reason
-        from _csv_rejects r join _file_keys k using (filename)
+        from {name}_rejects r join {name}_keys k using (filename)
         """
-    )
-    con.execute(
-        "drop table if exists _csv_reject_errors; drop table if exists _csv_reject_scans; "
-        "drop table _csv_rows; drop table _csv_rejects"
     )
 
 
 def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[tuple[str, Path]]) -> None:
+    # _file_keys is shared by JSON Lines groups (there is at most one per load).
     """JSON Lines, read line by line so every row keeps its line number and raw text."""
     con.execute("create or replace temp table _file_keys (filename varchar, key varchar)")
     con.executemany("insert into _file_keys values (?, ?)", [(str(p), k) for k, p in files])
@@ -317,7 +322,7 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[tuple[str, Path]]) -
     known = ", ".join(f"'{c}'" for c in RAW_COLUMNS)
     con.execute(
         f"""
-        insert into {_INCOMING}
+        insert into {_OTHER}
         with lines as (
             select filename, ordinality as row_number, line
             from read_csv({_sql_list([p for _, p in files])}, columns = {{'line': 'VARCHAR'}},
@@ -352,7 +357,7 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, files: list[tuple[str, Path]])
         text = ", ".join(f'cast("{c}" as varchar)' for c in RAW_COLUMNS)
         con.execute(
             f"""
-            insert into {_INCOMING}
+            insert into {_OTHER}
             select ?, file_row_number + 1, {text}, {_extra_json(tuple(columns))},
                    {_json_object_sql(RAW_COLUMNS)}::varchar,
                    null
@@ -441,22 +446,35 @@ def _classify(con: duckdb.DuckDBPyConnection, loads: dict[str, FileLoad], paths:
     return groups
 
 
-def _read_all(con: duckdb.DuckDBPyConnection, loads: dict[str, FileLoad], paths: dict[str, Path]) -> None:
+def _read_all(
+    con: duckdb.DuckDBPyConnection, loads: dict[str, FileLoad], paths: dict[str, Path]
+) -> list[str]:
+    """Read every loadable file; define the view `incoming_rows` over all of them.
+
+    Returns the temporary views and tables made (views first), for the caller to drop.
+    """
     _create_incoming(con)
-    for group, files in _classify(con, loads, paths).items():
-        readers = {
-            CSV: lambda f, g=group: _read_csv_group(con, g[1], f),
-            JSONL: lambda f: _read_jsonl(con, f),
-            PARQUET: lambda f: _read_parquet(con, f),
-        }
-        read = readers[group[0]]
+    made = [("table", _OTHER), ("table", "_file_keys")]
+    csv_views: list[str] = []
+    for index, (group, files) in enumerate(_classify(con, loads, paths).items()):
+        if group[0] == CSV:
+            name = f"_csv{index}"
+            made += [("view", name), *(("table", f"{name}_{part}") for part in ("rows", "rejects", "keys"))]
+
+            def read(f, g=group, n=name):
+                _read_csv_group(con, g[1], f, n)
+        else:
+            name = None
+
+            def read(f, fmt=group[0]):
+                (_read_jsonl if fmt == JSONL else _read_parquet)(con, f)
+
         try:
             read(files)
         except duckdb.Error:
-            # Some file of the group cannot be read whole (e.g. truncated gzip): find it,
-            # reject it, and read the others.
+            # Some file of the group cannot be read whole: find it, reject it, read the others.
             con.execute(
-                f"delete from {_INCOMING} where key in (select unnest(?::varchar[]))", [[k for k, _ in files]]
+                f"delete from {_OTHER} where key in (select unnest(?::varchar[]))", [[k for k, _ in files]]
             )
             readable = []
             for key, path in files:
@@ -465,8 +483,14 @@ def _read_all(con: duckdb.DuckDBPyConnection, loads: dict[str, FileLoad], paths:
                     loads[key].status, loads[key].reason = "rejected", reason
                 else:
                     readable.append((key, path))
-            if readable:
-                read(readable)
+            if not readable:
+                continue
+            read(readable)
+        if name:
+            csv_views.append(name)
+    union = " union all ".join([f"select * from {_OTHER}", *(f"select * from {v}" for v in csv_views)])
+    con.execute(f"create or replace temp view {_INCOMING} as {union}")
+    return sorted([("view", _INCOMING), *made], key=lambda item: item[0] != "view")
 
 
 # ---- the transaction ---------------------------------------------------------------------
@@ -529,7 +553,7 @@ def load_files(
             paths = fetch(plan.to_load, Path(tmp))
             loads = {o.key: FileLoad(obj=o, fmt=detect_format(o.key)) for o in plan.to_load}
             # Reading fills temporary tables only; the warehouse changes in one transaction.
-            _read_all(con, loads, paths)
+            scratch = _read_all(con, loads, paths)
             con.execute("begin transaction")
             try:
                 _apply(con, loads, plan, run_id, loaded_at)
@@ -538,6 +562,9 @@ def load_files(
             except BaseException:
                 con.execute("rollback")
                 raise
+            finally:
+                for kind, name in scratch:
+                    con.execute(f"drop {kind} if exists {name}")
         result.files = list(loads.values())
         result.days = sorted({o.day for o in plan.to_load})
     except duckdb.Error as exc:
@@ -567,50 +594,67 @@ def _apply(
     con.execute("create or replace temp table _meta (key varchar, etag varchar, partition_date date)")
     if meta:
         con.executemany("insert into _meta values (?, ?, ?)", meta)
-    rejected = [k for k, load in loads.items() if load.status == "rejected"]
-    con.execute(f"delete from {_INCOMING} where key in (select unnest(?::varchar[]))", [rejected])
 
-    # Type-check every row; decide duplicates among the valid ones.
+    # Type-check every row; hash the valid ones for the duplicate search.
     con.execute(
         f"""
         create or replace temp table _checked as
-        select i.*, m.etag, m.partition_date,
-               coalesce(i.reason, nullif({_TYPED_REASON}, '')) as final_reason
-        from {_INCOMING} i join _meta m using (key)
+        select i.key, i.row_number, {", ".join(f'i."{c}"' for c in RAW_COLUMNS)}, i._extra, i.raw,
+               m.etag, m.partition_date, r.final_reason,
+               case when r.final_reason is null then hash(m.partition_date, {_Q}) end as row_hash
+        from {_INCOMING} i join _meta m using (key),
+             lateral (select coalesce(i.reason, nullif({_TYPED_REASON}, '')) as final_reason) r
         """
     )
+    # Exact duplicates (all 8 fields, same day): only rows whose hash repeats, in this load or
+    # among the day's staged rows, are compared field by field; the first copy by (key, row)
+    # stays, and a copy of an already-staged row never stays.
+    fields_equal = " and ".join(f'a."{c}" is not distinct from b."{c}"' for c in RAW_COLUMNS)
     con.execute(
         f"""
-        create or replace temp table _valid as
-        select *, row_number() over (
-                   partition by partition_date, {_Q} order by key, row_number) > 1 as dup_in_load
-        from _checked where final_reason is null
-        """
-    )
-    con.execute(
-        f"""
-        create or replace temp table _decided as
-        select v.*, v.dup_in_load or exists (
-            select 1 from {STAGING_TABLE} s
-            where s._partition_date = v.partition_date
-              and {" and ".join(f's."{c}" is not distinct from v."{c}"' for c in RAW_COLUMNS)}
-        ) as is_duplicate
-        from _valid v
+        create or replace temp table _duplicates as
+        with staged as (
+            select _partition_date as partition_date, {_Q}, hash(_partition_date, {_Q}) as row_hash
+            from {STAGING_TABLE}
+            where _partition_date in (select distinct partition_date from _meta)
+        ),
+        repeated as (
+            select row_hash from _checked where row_hash is not null
+            group by row_hash having count(*) > 1
+            union
+            select c.row_hash from _checked c semi join staged s using (row_hash)
+        ),
+        candidates as (
+            select * from _checked where row_hash in (select row_hash from repeated)
+        ),
+        ranked as (
+            select key, row_number, row_number() over (
+                partition by partition_date, {_Q} order by key, row_number) as copy_number
+            from candidates
+        )
+        select key, row_number from ranked where copy_number > 1
+        union
+        select a.key, a.row_number
+        from candidates a join staged b
+          on a.row_hash = b.row_hash and a.partition_date = b.partition_date and {fields_equal}
         """
     )
     con.execute(
         f"""
         insert into {STAGING_TABLE}
-        select {_Q}, _extra, key, etag, row_number, partition_date, ?, ?
-        from _decided where not is_duplicate
-        order by key, row_number
+        select {", ".join(f'c."{c}"' for c in RAW_COLUMNS)}, c._extra, c.key, c.etag, c.row_number,
+               c.partition_date, ?, ?
+        from _checked c anti join _duplicates d using (key, row_number)
+        where c.final_reason is null
         """,
         [loaded_at, run_id],
     )
+    raw_fields = f"json_merge_patch({_json_object_sql(RAW_COLUMNS)}, coalesce(_extra, '{{}}'::json))"
     con.execute(
         f"""
         insert into {QUARANTINE_TABLE}
-        select key, etag, partition_date, row_number, raw, final_reason, ?, ?
+        select key, etag, partition_date, row_number, coalesce(raw, {raw_fields}::varchar),
+               final_reason, ?, ?
         from _checked where final_reason is not null
         order by key, row_number
         """,
@@ -620,9 +664,9 @@ def _apply(
         key: (n_in, n_dup, n_quar)
         for key, n_in, n_dup, n_quar in con.execute(
             """
-            select c.key, count(*), count(*) filter (where d.is_duplicate),
+            select c.key, count(*), count(*) filter (where d.key is not null),
                    count(*) filter (where c.final_reason is not null)
-            from _checked c left join _decided d using (key, row_number)
+            from _checked c left join _duplicates d using (key, row_number)
             group by c.key
             """
         ).fetchall()
@@ -656,7 +700,7 @@ def _apply(
             for load in loads.values()
         ],
     )
-    for table in (_INCOMING, "_meta", "_checked", "_valid", "_decided", "_file_keys"):
+    for table in ("_meta", "_checked", "_duplicates"):
         con.execute(f"drop table if exists {table}")
 
 
