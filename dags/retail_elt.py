@@ -9,8 +9,11 @@ whole range in one run (`make run FROM=… TO=…` does this).
    `<RAW_BUCKET>/online_retail/invoice_date=YYYY-MM-DD/`. Days without trading never get a
    file, so after `RAW_LANDING_GRACE_HOURS` past the batch it goes on with what landed, and
    skips the run when nothing landed at all.
-2. `load_raw_files` replaces the batch's days in `staging.raw_invoice_lines` in one
-   transaction (reruns change nothing).
+2. `load_raw_files` loads every file version of the batch (plus late files from the
+   `RAW_LOOKBACK_DAYS` before it) exactly once into `staging.raw_invoice_lines`, in one
+   transaction: untypable rows go to `quarantine.rows`, unreadable files are recorded as
+   rejected in `audit.file_loads`, duplicates are counted; reruns change nothing. It fails
+   when more than `MAX_REJECTED_SHARE` of the batch was rejected.
 3. `dbt_bronze` → `gate_bronze` → `dbt_silver` → `gate_silver` → `dbt_gold` → `gate_gold`:
    Cosmos builds and tests each layer; a Soda Core gate checks it before the next layer
    builds. A failed gate stops promotion. Check results land in `audit.dq_check_results`.
