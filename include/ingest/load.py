@@ -283,13 +283,21 @@ def _read_csv_group(
     # malformed lines. Good row i of a file (i = ord - the file's first ord + 1) is data row
     # i + #{j : r_j - j < i}, with r1 < r2 < ... that file's malformed data rows.
     columns_sql = ", ".join(f'g."{c}"' for c in RAW_COLUMNS)
+    has_rejects = con.execute(f"select count(*) from {name}_rejects").fetchone()[0] > 0
+    shifted = "g.good_index + coalesce(s.shift, 0)" if has_rejects else "g.good_index"
+    shift_join = (
+        "asof left join shifts s on g.filename = s.filename and g.good_index > s.gap" if has_rejects else ""
+    )
+    con.execute(
+        f"""
+        create or replace temp table {name}_offsets as
+        select filename, min(ord) - 1 as offset from {name}_rows group by filename
+        """
+    )
     con.execute(
         f"""
         create or replace temp view {name} as
-        with offsets as (
-            select filename, min(ord) - 1 as offset from {name}_rows group by filename
-        ),
-        gaps as (
+        with gaps as (
             select filename,
                    row_number - row_number() over (partition by filename order by row_number) as gap,
                    row_number() over (partition by filename order by row_number) as j
@@ -298,13 +306,13 @@ def _read_csv_group(
         shifts as (select filename, gap, max(j) as shift from gaps group by all),
         good as (
             select g.*, g.ord - o.offset as good_index
-            from {name}_rows g join offsets o using (filename)
+            from {name}_rows g join {name}_offsets o using (filename)
         )
-        select k.key, g.good_index + coalesce(s.shift, 0) as row_number, {columns_sql}, g._extra,
+        select k.key, {shifted} as row_number, {columns_sql}, g._extra,
                null::varchar as raw, null::varchar as reason
         from good g
         join {name}_keys k using (filename)
-        asof left join shifts s on g.filename = s.filename and g.good_index > s.gap
+        {shift_join}
         union all
         select k.key, r.row_number, {", ".join("null" for _ in RAW_COLUMNS)}, null, r.raw,
                'malformed CSV line: ' || r.reason
@@ -459,7 +467,8 @@ def _read_all(
     for index, (group, files) in enumerate(_classify(con, loads, paths).items()):
         if group[0] == CSV:
             name = f"_csv{index}"
-            made += [("view", name), *(("table", f"{name}_{part}") for part in ("rows", "rejects", "keys"))]
+            parts = ("rows", "rejects", "keys", "offsets")
+            made += [("view", name), *(("table", f"{name}_{part}") for part in parts)]
 
             def read(f, g=group, n=name):
                 _read_csv_group(con, g[1], f, n)
@@ -599,11 +608,13 @@ def _apply(
     con.execute(
         f"""
         create or replace temp table _checked as
-        select i.key, i.row_number, {", ".join(f'i."{c}"' for c in RAW_COLUMNS)}, i._extra, i.raw,
-               m.etag, m.partition_date, r.final_reason,
-               case when r.final_reason is null then hash(m.partition_date, {_Q}) end as row_hash
-        from {_INCOMING} i join _meta m using (key),
-             lateral (select coalesce(i.reason, nullif({_TYPED_REASON}, '')) as final_reason) r
+        select c.*, case when c.final_reason is null then hash(c.partition_date, {_Q}) end as row_hash
+        from (
+            select i.key, i.row_number, {", ".join(f'i."{c}"' for c in RAW_COLUMNS)}, i._extra, i.raw,
+                   m.etag, m.partition_date,
+                   coalesce(i.reason, nullif({_TYPED_REASON}, '')) as final_reason
+            from {_INCOMING} i join _meta m using (key)
+        ) c
         """
     )
     # Exact duplicates (all 8 fields, same day): only rows whose hash repeats, in this load or
