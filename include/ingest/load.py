@@ -140,6 +140,9 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         )
         """
     )
+    # Warehouses staged before the manifest existed lack the drift column; their rows are
+    # replaced the first time their files load again (a load deletes its keys' rows first).
+    con.execute(f"alter table {STAGING_TABLE} add column if not exists _extra json")
     con.execute(
         f"""
         create table if not exists {MANIFEST_TABLE} (
@@ -652,7 +655,8 @@ def _apply(
     )
     con.execute(
         f"""
-        insert into {STAGING_TABLE}
+        insert into {STAGING_TABLE} ({_Q}, _extra, _source_key, _source_etag, _row_number,
+                                     _partition_date, _loaded_at, _run_id)
         select {", ".join(f'c."{c}"' for c in RAW_COLUMNS)}, c._extra, c.key, c.etag, c.row_number,
                c.partition_date, ?, ?
         from _checked c anti join _duplicates d using (key, row_number)

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from include.ingest.load import MANIFEST_TABLE, QUARANTINE_TABLE, STAGING_TABLE, load_from_s3
+from include.ingest.load import MANIFEST_TABLE, QUARANTINE_TABLE, RAW_COLUMNS, STAGING_TABLE, load_from_s3
 from include.pipeline.batch import Batch
 from include.storage.layout import raw_key
 from include.storage.listing import list_raw_files
@@ -421,3 +421,27 @@ def _load_in_subprocess() -> None:
     bucket = os.environ["RAW_BUCKET"]
     found = list_raw_files(client, bucket, PREFIX, Batch(date(2010, 12, 1), date(2010, 12, 2)))
     load_from_s3(client, bucket, found, Path(os.environ["TEST_WAREHOUSE"]), "run-crash", LOADED_AT)
+
+
+def test_a_warehouse_staged_before_the_manifest_is_upgraded(lake, day_files):
+    """Staging written by the first loader (no `_extra`, no manifest) is migrated and reloaded."""
+    key = lake.put("2010-12-01.csv.gz", (day_files / "2010-12-01.csv.gz").read_bytes())
+    lake.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(lake.warehouse))
+    con.execute("create schema staging")
+    columns = ", ".join(f'"{c}" varchar' for c in RAW_COLUMNS)
+    con.execute(
+        f"create table {STAGING_TABLE} ({columns}, _source_key varchar, _source_etag varchar, "
+        "_row_number bigint, _partition_date date, _loaded_at timestamp, _run_id varchar)"
+    )
+    con.execute(
+        f"insert into {STAGING_TABLE} select *, ?, 'old', row_number() over (), ?, now(), 'old-run' "
+        "from read_csv(?, all_varchar = true)",
+        [key, DAY, str(day_files / "2010-12-01.csv.gz")],
+    )
+    con.close()
+    lake.load()
+    rows = raw_rows(day_files / "2010-12-01.csv.gz")
+    distinct = len({tuple(r.values()) for r in rows})
+    assert lake.manifest(key)["rows_loaded"] == distinct
+    assert lake.query(f"select count(*), count(distinct _run_id) from {STAGING_TABLE}") == [(distinct, 1)]
