@@ -183,8 +183,7 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 @dataclass(frozen=True)
 class LoadPlan:
-    to_load: list[RawObject]
-    replaced_keys: list[str]  # keys whose current rows go (new content, or a rebuilt day)
+    to_load: list[RawObject]  # new keys, and every file of a day where a key changed content
     skipped: int
 
 
@@ -198,17 +197,12 @@ def plan_load(con: duckdb.DuckDBPyConnection, listed: list[RawObject]) -> LoadPl
         ).fetchall()
     )
     changed_days = {o.day for o in listed if o.key in current and current[o.key] != o.etag}
-    to_load, replaced, skipped = [], [], 0
-    for obj in sorted(listed, key=lambda o: (o.day, o.key)):
-        if obj.day in changed_days:
-            to_load.append(obj)
-            if obj.key in current:
-                replaced.append(obj.key)
-        elif obj.key not in current:
-            to_load.append(obj)
-        else:
-            skipped += 1
-    return LoadPlan(to_load, replaced, skipped)
+    to_load = [
+        o
+        for o in sorted(listed, key=lambda o: (o.day, o.key))
+        if o.day in changed_days or o.key not in current
+    ]
+    return LoadPlan(to_load, len(listed) - len(to_load))
 
 
 # ---- reading -----------------------------------------------------------------------------
@@ -325,7 +319,6 @@ def _read_csv_group(
 
 
 def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[tuple[str, Path]]) -> None:
-    # _file_keys is shared by JSON Lines groups (there is at most one per load).
     """JSON Lines, read line by line so every row keeps its line number and raw text."""
     con.execute("create or replace temp table _file_keys (filename varchar, key varchar)")
     con.executemany("insert into _file_keys values (?, ?)", [(str(p), k) for k, p in files])
@@ -568,7 +561,7 @@ def load_files(
             scratch = _read_all(con, loads, paths)
             con.execute("begin transaction")
             try:
-                _apply(con, loads, plan, run_id, loaded_at)
+                _apply(con, loads, run_id, loaded_at)
                 _failpoint("load_before_commit")
                 con.execute("commit")
             except BaseException:
@@ -589,7 +582,6 @@ def load_files(
 def _apply(
     con: duckdb.DuckDBPyConnection,
     loads: dict[str, FileLoad],
-    plan: LoadPlan,
     run_id: str,
     loaded_at: datetime,
 ) -> None:
@@ -597,10 +589,14 @@ def _apply(
     # Replaced keys and rebuilt days: their old rows go; old versions are superseded.
     con.execute(f"delete from {STAGING_TABLE} where _source_key in (select unnest(?::varchar[]))", [keys])
     con.execute(f"delete from {QUARANTINE_TABLE} where key in (select unnest(?::varchar[]))", [keys])
+    # A version loaded again (an unchanged file of a rebuilt day) keeps one manifest row;
+    # other versions of these keys are superseded.
+    con.execute("create or replace temp table _versions (key varchar, etag varchar)")
+    con.executemany("insert into _versions values (?, ?)", [(k, load.obj.etag) for k, load in loads.items()])
+    con.execute(f"delete from {MANIFEST_TABLE} where (key, etag) in (select (key, etag) from _versions)")
     con.execute(
         f"update {MANIFEST_TABLE} set status = 'superseded' "
-        "where key in (select unnest(?::varchar[])) and status <> 'superseded'",
-        [plan.replaced_keys],
+        "where key in (select key from _versions) and status <> 'superseded'"
     )
     meta = [(k, load.obj.etag, load.obj.day) for k, load in loads.items() if load.status != "rejected"]
     con.execute("create or replace temp table _meta (key varchar, etag varchar, partition_date date)")
@@ -715,7 +711,7 @@ def _apply(
             for load in loads.values()
         ],
     )
-    for table in ("_meta", "_checked", "_duplicates"):
+    for table in ("_meta", "_checked", "_duplicates", "_versions"):
         con.execute(f"drop table if exists {table}")
 
 

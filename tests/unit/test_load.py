@@ -194,6 +194,9 @@ def test_replacing_a_file_keeps_a_row_another_file_had_as_duplicate(lake, day_fi
     assert invoices == sorted(line.split(",")[1] for line in lines[1:5])
     assert lake.manifest(b)["rows_duplicate"] == 0
     assert lake.manifest(a)["rows_loaded"] == 2
+    # One manifest row per file version: B (unchanged, reloaded) keeps one; A has two versions.
+    versions = lake.query(f"select key, status from {MANIFEST_TABLE} order by key, status")
+    assert versions == [(a, "loaded"), (a, "superseded"), (b, "loaded")]
 
 
 def test_duplicates_within_a_file_and_against_loaded_rows_of_the_day(lake, day_files):
