@@ -234,6 +234,24 @@ def _csv_options(columns: tuple[str, ...]) -> str:
     )
 
 
+# Reads a JSON Lines file as raw lines (chr(30) never occurs in them), so each line keeps its
+# number and text even when it is not JSON.
+_JSONL_LINES = (
+    "columns = {'line': 'VARCHAR'}, header = false, delim = chr(30), quote = '', escape = '', "
+    "auto_detect = false, strict_mode = false"
+)
+
+
+def _read_error(fmt: str, exc: duckdb.Error) -> str:
+    return f"cannot read {fmt}: {str(exc).splitlines()[0][:300]}"
+
+
+def _parquet_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+    return [
+        row[0] for row in con.execute(f"describe select * from read_parquet({_sql_list([path])})").fetchall()
+    ]
+
+
 def _json_object_sql(columns: list[str] | tuple[str, ...]) -> str:
     """SQL for a JSON object of these columns, keyed by their names."""
     pairs = ", ".join("'" + c.replace("'", "''") + "', \"" + c.replace('"', '""') + '"' for c in columns)
@@ -329,9 +347,7 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[tuple[str, Path]]) -
         insert into {_OTHER}
         with lines as (
             select filename, ordinality as row_number, line
-            from read_csv({_sql_list([p for _, p in files])}, columns = {{'line': 'VARCHAR'}},
-                          header = false, delim = chr(30), quote = '', escape = '',
-                          auto_detect = false, strict_mode = false, filename = true)
+            from read_csv({_sql_list([p for _, p in files])}, {_JSONL_LINES}, filename = true)
                  with ordinality
         ),
         parsed as (
@@ -354,10 +370,7 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[tuple[str, Path]]) -
 
 def _read_parquet(con: duckdb.DuckDBPyConnection, files: list[tuple[str, Path]]) -> None:
     for key, path in files:  # one statement per file: each may have its own schema
-        columns = [
-            row[0]
-            for row in con.execute(f"describe select * from read_parquet({_sql_list([path])})").fetchall()
-        ]
+        columns = _parquet_columns(con, path)
         text = ", ".join(f'cast("{c}" as varchar)' for c in RAW_COLUMNS)
         con.execute(
             f"""
@@ -381,17 +394,13 @@ def _probe(con: duckdb.DuckDBPyConnection, fmt: str, path: Path) -> str | None:
                 "ignore_errors = true)"
             )
         elif fmt == JSONL:
-            con.execute(
-                f"select count(*) from read_csv({_sql_list([path])}, columns = {{'line': 'VARCHAR'}}, "
-                "header = false, delim = chr(30), quote = '', escape = '', auto_detect = false, "
-                "strict_mode = false)"
-            )
+            con.execute(f"select count(*) from read_csv({_sql_list([path])}, {_JSONL_LINES})")
         else:
             con.execute(f"select count(*) from read_parquet({_sql_list([path])})")
     except FileRejected as exc:
         return str(exc)
     except duckdb.Error as exc:
-        return f"cannot read {fmt}: {str(exc).splitlines()[0][:300]}"
+        return _read_error(fmt, exc)
     return None
 
 
@@ -433,12 +442,7 @@ def _classify(con: duckdb.DuckDBPyConnection, loads: dict[str, FileLoad], paths:
             elif load.fmt == JSONL:
                 groups[(JSONL,)].append((key, path))
             else:
-                columns = [
-                    r[0]
-                    for r in con.execute(
-                        f"describe select * from read_parquet({_sql_list([path])})"
-                    ).fetchall()
-                ]
+                columns = _parquet_columns(con, path)
                 missing = missing_required(columns)
                 if missing:
                     raise FileRejected(f"missing required columns {missing} (columns {columns})")
@@ -446,7 +450,7 @@ def _classify(con: duckdb.DuckDBPyConnection, loads: dict[str, FileLoad], paths:
         except FileRejected as exc:
             load.status, load.reason = "rejected", str(exc)
         except duckdb.Error as exc:
-            load.status, load.reason = "rejected", f"cannot read {load.fmt}: {str(exc).splitlines()[0][:300]}"
+            load.status, load.reason = "rejected", _read_error(load.fmt, exc)
     return groups
 
 
