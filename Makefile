@@ -27,9 +27,9 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 SOURCE ?= $(CURDIR)/data/online_retail_uci/by_day
 DEMO_FROM ?= 2010-12-01
 DEMO_TO ?= 2010-12-07
-DBT_SOURCES := $(shell find dbt/models dbt/macros -type f 2>/dev/null) dbt/dbt_project.yml dbt/profiles.yml
+DBT_SOURCES := $(shell find dbt/models dbt/macros dbt/snapshots dbt/tests -type f 2>/dev/null) dbt/dbt_project.yml dbt/profiles.yml
 
-.PHONY: help setup lock s3 s3-stop airflow-init run demo generate test lint airflow bench bench-load clean
+.PHONY: help setup lock s3 s3-stop airflow-init run demo generate docs test lint airflow bench bench-load clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,6 +61,7 @@ VENVS := $(VENV)/airflow/.synced $(VENV)/dbt/.synced $(VENV)/soda/.synced $(VENV
 
 RUNTIME_DIR := $(or $(LAKEHOUSE_RUNTIME_DIR),$(CURDIR)/.runtime)
 AIRFLOW_INIT_STAMP := $(RUNTIME_DIR)/airflow/.initialized
+DOCS_WAREHOUSE := $(or $(WAREHOUSE_PATH),$(RUNTIME_DIR)/warehouse/lakehouse.duckdb)
 
 setup: $(VENVS) dbt/target/manifest.json $(AIRFLOW_INIT_STAMP) ## Build the virtualenvs, compile the dbt manifest, init Airflow (idempotent)
 
@@ -100,6 +101,13 @@ generate: $(VENV)/airflow/.synced ## Seeded future days: make generate FROM=2011
 
 airflow: setup s3 ## Start the local Airflow UI on 127.0.0.1:AIRFLOW_PORT (prints how to log in)
 	$(CLI) airflow
+
+docs: setup ## Build the dbt docs (models, tests, lineage, business rules) and serve them on 127.0.0.1:DBT_DOCS_PORT
+	mkdir -p $(RUNTIME_DIR)/dbt-docs $(dir $(DOCS_WAREHOUSE))
+	cd dbt && WAREHOUSE_PATH=$(DOCS_WAREHOUSE) ../$(VENV)/dbt/bin/dbt docs generate --profiles-dir . \
+		--target-path $(RUNTIME_DIR)/dbt-docs --log-path $(RUNTIME_DIR)/dbt-docs/logs
+	cd dbt && WAREHOUSE_PATH=$(DOCS_WAREHOUSE) ../$(VENV)/dbt/bin/dbt docs serve --profiles-dir . \
+		--target-path $(RUNTIME_DIR)/dbt-docs --host 127.0.0.1 --port $(DBT_DOCS_PORT) --no-browser
 
 # ---- quality ---------------------------------------------------------------------------
 

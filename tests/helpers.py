@@ -26,10 +26,24 @@ def raw_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def gross_revenue_by_country(paths: list[Path]) -> dict[tuple[str, str], Decimal]:
-    """(sales_date, country) -> gross revenue of sale lines, exact duplicates counted once."""
+def _conformed(country: str) -> str:
+    country = country.strip()
+    return COUNTRY_CONFORMED.get(country, country)
+
+
+def daily_country_sales_from_raw(paths: list[Path]) -> dict[tuple[str, str], tuple]:
+    """The `daily_country_sales` contract, recomputed from raw CSV files in plain Python.
+
+    (sales_date, country) -> (orders, customers, units, gross, cancelled, net), exact
+    duplicate rows counted once, revenue rounded to the cent once per figure.
+    """
     seen = set()
-    totals: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    sale_invoices: dict[tuple, set] = defaultdict(set)
+    sale_customers: dict[tuple, set] = defaultdict(set)
+    units: dict[tuple, int] = defaultdict(int)
+    gross: dict[tuple, Decimal] = defaultdict(Decimal)
+    cancelled: dict[tuple, Decimal] = defaultdict(Decimal)
+    keys = set()
     for path in paths:
         for row in raw_rows(path):
             identity = tuple(row.values())
@@ -39,9 +53,29 @@ def gross_revenue_by_country(paths: list[Path]) -> dict[tuple[str, str], Decimal
             invoice = row["InvoiceNo"].strip()
             quantity = int(row["Quantity"])
             price = Decimal(row["UnitPrice"])
-            is_sale = not invoice.startswith(("C", "A")) and quantity > 0 and price > 0
-            if is_sale:
-                country = row["Country"].strip()
-                key = (row["InvoiceDate"][:10], COUNTRY_CONFORMED.get(country, country))
-                totals[key] += quantity * price
-    return {k: v.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) for k, v in totals.items()}
+            key = (row["InvoiceDate"][:10], _conformed(row["Country"]))
+            if invoice.startswith("C"):
+                keys.add(key)
+                cancelled[key] += -quantity * price
+            elif not invoice.startswith("A") and quantity > 0 and price > 0:
+                keys.add(key)
+                sale_invoices[key].add(invoice)
+                if row["CustomerID"].strip():
+                    sale_customers[key].add(int(Decimal(row["CustomerID"])))
+                units[key] += quantity
+                gross[key] += quantity * price
+
+    def cents(value: Decimal) -> Decimal:
+        return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+    return {
+        key: (
+            len(sale_invoices[key]),
+            len(sale_customers[key]),
+            units[key],
+            cents(gross[key]),
+            cents(cancelled[key]),
+            cents(gross[key]) - cents(cancelled[key]),
+        )
+        for key in keys
+    }

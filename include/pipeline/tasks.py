@@ -80,7 +80,8 @@ def load_raw_files(context: Mapping[str, Any]) -> dict:
             f"batch {batch}: {share}, over MAX_REJECTED_SHARE={s.max_rejected_share:.1%}. What could "
             "be loaded is loaded; see audit.file_loads and quarantine.rows for the reasons."
         )
-    return {"batch": str(batch), **result.summary()}
+    # batch_start is what the dbt task groups rebuild from (minus the same lookback).
+    return {"batch": str(batch), "batch_start": batch.start.isoformat(), **result.summary()}
 
 
 def soda_gate(layer: str, context: Mapping[str, Any]) -> dict:

@@ -6,22 +6,32 @@ the `dbt` executable as a subprocess, and renders the task groups from the manif
 
 Each model renders as one `dbt build` task (`TestBehavior.BUILD`): the model and its tests in
 one dbt invocation (dbt's start-up costs seconds here, so half the invocations of running and
-testing separately), and a failing test fails the task, so nothing downstream builds.
+testing separately), and a failing test fails the task, so nothing downstream builds. A test
+over several models runs in the task of the last of them (indirect selection `buildable`).
 """
 
 from __future__ import annotations
 
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import InvocationMode, LoadMode, TestBehavior
+from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
 
 from include.config import Settings
 
-# Which dbt folders each medallion layer's task group builds.
+# Which dbt nodes each medallion layer's task group builds (tags set per folder in
+# dbt_project.yml; the silver group also runs the snapshots).
 LAYER_SELECTORS = {
-    "bronze": ["path:models/staging"],
-    "silver": ["path:models/silver"],
-    "gold": ["path:models/marts"],
+    "bronze": ["tag:bronze"],
+    "silver": ["tag:silver"],
+    "gold": ["tag:gold"],
 }
+
+# Incremental models rebuild the days from (batch_start - lookback_days) on: the batch the
+# load task just loaded, and the lookback it swept for late files (rendered at run time).
+BATCH_START = "{{ ti.xcom_pull(task_ids='load_raw_files')['batch_start'] }}"
+
+
+def dbt_vars(settings: Settings) -> dict[str, str | int]:
+    return {"batch_start": BATCH_START, "lookback_days": settings.lookback_days}
 
 
 def project_config(settings: Settings) -> ProjectConfig:
@@ -46,6 +56,10 @@ def execution_config(settings: Settings) -> ExecutionConfig:
     return ExecutionConfig(
         dbt_executable_path=str(settings.dbt_executable),
         invocation_mode=InvocationMode.SUBPROCESS,
+        # A model's task runs the tests whose parents are the model or its ancestors, so a test
+        # over several models (relationships, reconciliations) runs with the last of them to
+        # build. Facts declare their dimensions as parents (`-- depends_on:`) for this.
+        test_indirect_selection=TestIndirectSelection.BUILDABLE,
     )
 
 
@@ -68,5 +82,9 @@ def dbt_layer_group(layer: str, settings: Settings) -> DbtTaskGroup:
         profile_config=profile_config(settings),
         execution_config=execution_config(settings),
         render_config=render_config(settings, layer),
-        operator_args={"pool": settings.warehouse_pool, "install_deps": False},
+        operator_args={
+            "pool": settings.warehouse_pool,
+            "install_deps": False,
+            "vars": dbt_vars(settings),
+        },
     )

@@ -105,3 +105,40 @@ def test_parsing_touches_no_service_and_no_warehouse(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("parsed")
     assert not warehouse.parent.exists()
+
+
+def test_every_dbt_node_is_built_and_every_dbt_test_runs_in_some_task(dag):
+    """Each model and snapshot has a task; each data/unit test runs with one of them.
+
+    A model's task runs `dbt build --select <model> --indirect-selection buildable`: the tests
+    whose parents are all the model or its ancestors. A test over models that no single task
+    covers would silently never run, so this must hold for every test in the manifest.
+    """
+    import json
+
+    manifest = json.loads((PROJECT_ROOT / "dbt" / "target" / "manifest.json").read_text())
+    nodes = {**manifest["nodes"], **manifest.get("unit_tests", {})}
+    built = {
+        uid: node
+        for uid, node in nodes.items()
+        if node["resource_type"] in ("model", "snapshot") and node["package_name"] == "lakehouse"
+    }
+    # Cosmos names a node's task "<group>.<name>_<model|snapshot>_build".
+    dbt_tasks = [task_id.split(".", 1)[1] for task_id in dag.task_ids if "." in task_id]
+    names_with_tasks = {name.rsplit("_", 2)[0] for name in dbt_tasks}
+    assert {node["name"] for node in built.values()} == names_with_tasks
+
+    def ancestors(uid: str, seen: set[str]) -> set[str]:
+        for parent in nodes.get(uid, {}).get("depends_on", {}).get("nodes", []):
+            if parent not in seen:
+                seen.add(parent)
+                ancestors(parent, seen)
+        return seen
+
+    covered = {uid: ancestors(uid, {uid}) for uid in built}
+    tests = [n for n in nodes.values() if n["resource_type"] in ("test", "unit_test")]
+    assert len(tests) >= 63
+    for test in tests:
+        parents = set(test["depends_on"]["nodes"])  # models, snapshots or the staging source
+        assert parents, test["unique_id"]
+        assert any(parents <= covered[uid] for uid in built), f"{test['unique_id']} never runs"

@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from include.config import settings
-from tests.helpers import gross_revenue_by_country, raw_rows
+from tests.helpers import daily_country_sales_from_raw, raw_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -51,17 +51,24 @@ def test_three_real_days_end_to_end_and_rerun_changes_nothing(pipeline, day_file
         day: (len(raw[day]), distinct[day], len(raw[day]) - distinct[day], 0, "loaded") for day in DAYS
     }
 
-    # Gold revenue equals the test's own computation from the raw CSVs, to the cent.
+    # The daily_country_sales contract equals the test's own computation from the raw CSVs:
+    # every row and column, to the cent.
     paths = [day_files / f"{day}.csv.gz" for day in DAYS]
-    expected_gross = gross_revenue_by_country(paths)
+    expected = daily_country_sales_from_raw(paths)
     gold = {
-        (d.isoformat(), country): gross
-        for d, country, gross in _query(
-            "select sales_date, country, gross_revenue from gold.daily_country_sales where gross_revenue > 0"
+        (d.isoformat(), country): tuple(rest)
+        for d, country, *rest in _query(
+            "select sales_date, country, orders, customers, units, gross_revenue, "
+            "cancelled_revenue, net_revenue from gold.daily_country_sales"
         )
     }
-    assert gold == expected_gross
-    assert gold[("2010-12-01", "United Kingdom")] > Decimal("10000")
+    assert gold == expected
+    assert gold[("2010-12-01", "United Kingdom")][3] > Decimal("10000")
+    assert any(row[4] > 0 for row in gold.values())  # the days do have cancellations
+
+    # The star schema is filled and every line found its product version.
+    assert _query("select count(*) = count(product_key) from gold.fct_order_lines") == [(True,)]
+    assert _query("select count(*) from gold.fct_order_lines") == [(sum(distinct.values()),)]
 
     # Every gate check of the run passed and was recorded.
     outcomes = _query(

@@ -1,9 +1,22 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='sales_date',
+        on_schema_change='fail',
+        pre_hook="{{ delete_window('sales_date') }}",
+    )
+}}
+
 with
 
 lines as (
 
-    select * from {{ ref('int_invoice_lines_conformed') }}
+    select * from {{ ref('fct_order_lines') }}
     where line_type in ('sale', 'cancellation')
+    {% if is_incremental() -%}
+        and sales_date >= {{ window_start('sales_date') }}
+    {%- endif %}
 
 ),
 
@@ -15,8 +28,8 @@ daily as (
         count(distinct invoice_no) filter (where line_type = 'sale') as orders,
         count(distinct customer_id) filter (where line_type = 'sale') as customers,
         coalesce(sum(quantity) filter (where line_type = 'sale'), 0) as units,
-        coalesce(sum(line_revenue) filter (where line_type = 'sale'), 0) as gross_revenue_exact,
-        coalesce(-sum(line_revenue) filter (where line_type = 'cancellation'), 0)
+        coalesce(sum(revenue) filter (where line_type = 'sale'), 0) as gross_revenue_exact,
+        coalesce(-sum(revenue) filter (where line_type = 'cancellation'), 0)
             as cancelled_revenue_exact
 
     from lines

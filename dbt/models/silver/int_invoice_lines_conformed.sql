@@ -52,6 +52,7 @@ conformed as (
             when 'European Community' then 'Unspecified'
             else country_raw
         end as country,
+        country_raw,
         quantity,
         unit_price,
         cast(quantity * unit_price as decimal(18, 3)) as line_revenue,

@@ -1,0 +1,80 @@
+-- RFM segments of every customer with a sale: recency, frequency and monetary value scored
+-- 1-5 by percentile (equal values share a score), then named segments. Scores are relative to
+-- all customers, so the table is rebuilt in full each run.
+with
+
+lines as (
+
+    select * from {{ ref('fct_order_lines') }}
+    where customer_id is not null and line_type in ('sale', 'cancellation')
+
+),
+
+reference as (
+
+    -- Recency is measured from the day after the newest invoice day in the warehouse.
+    select max(sales_date) + 1 as reference_date
+    from {{ ref('fct_order_lines') }}
+
+),
+
+customers as (
+
+    select
+        customer_id,
+        max(sales_date) filter (where line_type = 'sale') as last_order_date,
+        count(distinct invoice_no) filter (where line_type = 'sale') as frequency,
+        coalesce(sum(revenue) filter (where line_type = 'sale'), 0)
+        + coalesce(sum(revenue) filter (where line_type = 'cancellation'), 0) as monetary
+
+    from lines
+    group by customer_id
+    having count(*) filter (where line_type = 'sale') > 0
+
+),
+
+scored as (
+
+    select
+        c.*,
+        r.reference_date - c.last_order_date as recency_days,
+        least(
+            5,
+            1 + floor(5 * percent_rank() over (order by r.reference_date - c.last_order_date desc))
+        )
+            as r_score,
+        least(5, 1 + floor(5 * percent_rank() over (order by c.frequency))) as f_score,
+        least(5, 1 + floor(5 * percent_rank() over (order by c.monetary))) as m_score
+
+    from customers as c
+    cross join reference as r
+
+),
+
+final as (
+
+    select
+        cast(customer_id as bigint) as customer_id,
+        cast(last_order_date as date) as last_order_date,
+        cast(recency_days as integer) as recency_days,
+        cast(frequency as bigint) as frequency,
+        cast(monetary as decimal(18, 2)) as monetary,
+        cast(r_score as integer) as r_score,
+        cast(f_score as integer) as f_score,
+        cast(m_score as integer) as m_score,
+        cast(
+            case
+                when r_score >= 4 and f_score >= 4 and m_score >= 4 then 'champions'
+                when r_score >= 3 and f_score >= 4 then 'loyal'
+                when r_score >= 4 and f_score <= 2 then 'new'
+                when r_score <= 2 and f_score >= 3 then 'at_risk'
+                when r_score <= 2 and f_score <= 2 then 'lost'
+                else 'potential'
+            end as varchar
+        ) as rfm_segment
+
+    from scored
+
+)
+
+select * from final
