@@ -50,8 +50,8 @@ SETTINGS = settings()
     doc_md=__doc__,
     default_args={
         "owner": "data-platform",
-        "retries": 2,
-        "retry_delay": timedelta(minutes=2),
+        "retries": SETTINGS.task_retries,
+        "retry_delay": timedelta(seconds=SETTINGS.retry_delay_seconds),
     },
     params={
         "start_date": Param(

@@ -44,6 +44,8 @@ class Settings:
     schedule_start: datetime
     lookback_days: int
     max_rejected_share: float
+    task_retries: int
+    retry_delay_seconds: float
 
     @property
     def dbt_manifest_path(self) -> Path:
@@ -74,6 +76,8 @@ def settings() -> Settings:
         sensor_timeout_hours=float(_env("RAW_SENSOR_TIMEOUT_HOURS", "12")),
         lookback_days=int(_env("RAW_LOOKBACK_DAYS", "7")),
         max_rejected_share=float(_env("MAX_REJECTED_SHARE", "0.05")),
+        task_retries=int(_env("TASK_RETRIES", "2")),
+        retry_delay_seconds=float(_env("TASK_RETRY_DELAY_SECONDS", "120")),
         schedule_start=datetime.combine(
             date.fromisoformat(_env("RETAIL_ELT_START_DATE", "2010-12-01")), datetime.min.time(), tzinfo=UTC
         ),

@@ -6,12 +6,8 @@ from pathlib import Path
 
 import duckdb
 
-LAYER_TABLES = (
-    ("staging", "staging.raw_invoice_lines"),
-    ("bronze", "bronze.stg_online_retail__invoice_lines"),
-    ("silver", "silver.int_invoice_lines_conformed"),
-    ("gold", "gold.daily_country_sales"),
-)
+# Schemas in pipeline order; the summary counts every table and view in them.
+LAYER_SCHEMAS = ("staging", "bronze", "silver", "snapshots", "gold")
 
 
 def _table(headers: list[str], rows: list[tuple]) -> str:
@@ -23,9 +19,15 @@ def _table(headers: list[str], rows: list[tuple]) -> str:
 
 
 def layer_counts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]:
+    tables = con.execute(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_schema in (select unnest(?::varchar[])) order by table_name",
+        [list(LAYER_SCHEMAS)],
+    ).fetchall()
+    tables.sort(key=lambda t: LAYER_SCHEMAS.index(t[0]))
     return [
-        (layer, table, con.execute(f"select count(*) from {table}").fetchone()[0])
-        for layer, table in LAYER_TABLES
+        (schema, f"{schema}.{name}", con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0])
+        for schema, name in tables
     ]
 
 

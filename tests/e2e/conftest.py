@@ -41,5 +41,7 @@ class PipelineRunner:
 
 
 @pytest.fixture
-def pipeline(s3_env, airflow_home, day_files) -> PipelineRunner:
+def pipeline(s3_env, airflow_home, day_files, monkeypatch) -> PipelineRunner:
+    # Failed tasks still retry (TASK_RETRIES), just without the production wait between tries.
+    monkeypatch.setenv("TASK_RETRY_DELAY_SECONDS", "1")
     return PipelineRunner(day_files)

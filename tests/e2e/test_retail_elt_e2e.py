@@ -114,3 +114,34 @@ def test_bad_data_fails_the_bronze_gate_and_nothing_downstream_runs(pipeline, da
     tables = {t for (t,) in _query("select table_schema || '.' || table_name from information_schema.tables")}
     assert "silver.int_invoice_lines_conformed" not in tables
     assert "gold.daily_country_sales" not in tables
+
+
+def test_a_failing_dbt_test_stops_the_models_downstream(pipeline, day_files, tmp_path):
+    # A 'C' (cancellation) invoice with a positive quantity: every field types and the bronze
+    # and silver gates pass, but fct_orders' test "cancelled_revenue >= 0" fails.
+    source = tmp_path / "bad-cancellation"
+    day_dir = source / "invoice_date=2010-12-01"
+    day_dir.mkdir(parents=True)
+    (day_dir / "export-0001.csv.gz").write_bytes((day_files / "2010-12-01.csv.gz").read_bytes())
+    (day_dir / "export-0002.csv").write_text(
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+        "C999999,22139,RETROSPOT TEA SET CERAMIC 11 PC ,3,2010-12-01 10:00:00,4.95,17850,United Kingdom\n"
+    )
+
+    proc = pipeline.run("2010-12-01", "2010-12-01", source=source)
+    assert proc.returncode != 0
+
+    states = pipeline.task_states("2010-12-01", "2010-12-01")
+    assert states["gate_silver"] == "success"
+    assert states["dbt_gold.fct_orders_model_build"] == "failed"
+    for task in (
+        "dbt_gold.fct_order_lines_model_build",
+        "dbt_gold.daily_country_sales_model_build",
+        "dbt_gold.customer_rfm_model_build",
+        "gate_gold",
+    ):
+        assert states[task] == "upstream_failed", (task, states)
+    # Dimensions do not depend on the failed fact and were built.
+    assert states["dbt_gold.dim_product_model_build"] == "success"
+    tables = {t for (t,) in _query("select table_schema || '.' || table_name from information_schema.tables")}
+    assert "gold.daily_country_sales" not in tables

@@ -59,16 +59,18 @@ final as (
 
     from lines as l
     -- The product and customer versions valid on the line's day (SCD2, business time).
+    -- Open versions compare with a far date, not `valid_to is null or ...`: an OR here
+    -- made the join take 34 s instead of 0.07 s on the shipped history.
     left join product_versions as p
         on
             l.stock_code = p.stock_code
             and l.sales_date >= p.valid_from
-            and (p.valid_to is null or l.sales_date < p.valid_to)
+            and l.sales_date < coalesce(p.valid_to, date '9999-12-31')
     left join customer_versions as c
         on
             l.customer_id = c.customer_id
             and l.sales_date >= c.valid_from
-            and (c.valid_to is null or l.sales_date < c.valid_to)
+            and l.sales_date < coalesce(c.valid_to, date '9999-12-31')
 
 )
 

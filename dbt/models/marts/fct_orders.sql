@@ -53,7 +53,7 @@ final as (
         on
             o.customer_id = c.customer_id
             and o.sales_date >= c.valid_from
-            and (c.valid_to is null or o.sales_date < c.valid_to)
+            and o.sales_date < coalesce(c.valid_to, date '9999-12-31')
 
 )
 
