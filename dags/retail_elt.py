@@ -34,7 +34,7 @@ from datetime import timedelta
 from airflow.sdk import Param, PokeReturnValue, chain, dag, task
 
 from include.config import settings
-from include.pipeline import tasks
+from include.pipeline import callbacks, tasks
 from include.transform.cosmos_config import dbt_layer_group
 
 SETTINGS = settings()
@@ -52,6 +52,9 @@ SETTINGS = settings()
         "owner": "data-platform",
         "retries": SETTINGS.task_retries,
         "retry_delay": timedelta(seconds=SETTINGS.retry_delay_seconds),
+        # Every finished task goes to audit.pipeline_runs; a failure also raises an alert.
+        "on_success_callback": callbacks.on_success,
+        "on_failure_callback": callbacks.on_failure,
     },
     params={
         "start_date": Param(

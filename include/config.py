@@ -45,6 +45,9 @@ class Settings:
     lookback_days: int
     max_rejected_share: float
     task_retries: int
+    freshness_warn_hours: float
+    revenue_warn_factor: float
+    revenue_fail_factor: float
     retry_delay_seconds: float
 
     @property
@@ -77,6 +80,9 @@ def settings() -> Settings:
         lookback_days=int(_env("RAW_LOOKBACK_DAYS", "7")),
         max_rejected_share=float(_env("MAX_REJECTED_SHARE", "0.05")),
         task_retries=int(_env("TASK_RETRIES", "2")),
+        freshness_warn_hours=float(_env("LOAD_FRESHNESS_WARN_HOURS", "26")),
+        revenue_warn_factor=float(_env("REVENUE_BAND_WARN_FACTOR", "5")),
+        revenue_fail_factor=float(_env("REVENUE_BAND_FAIL_FACTOR", "20")),
         retry_delay_seconds=float(_env("TASK_RETRY_DELAY_SECONDS", "120")),
         schedule_start=datetime.combine(
             date.fromisoformat(_env("RETAIL_ELT_START_DATE", "2010-12-01")), datetime.min.time(), tzinfo=UTC

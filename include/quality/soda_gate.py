@@ -88,6 +88,18 @@ def parse_results(layer: str, exit_code: int, results: dict, output: str) -> Gat
     return GateResult(layer=layer, exit_code=exit_code, checks=checks, output=output)
 
 
+def scan_variables(batch: Batch, settings: Settings) -> dict[str, str]:
+    """The variables every check file may use (`${name}` in SodaCL)."""
+    return {
+        "batch_start": batch.start.isoformat(),
+        "batch_end_exclusive": batch.end_exclusive.isoformat(),
+        "max_quarantined_share": repr(settings.max_rejected_share),
+        "freshness_warn": f"{settings.freshness_warn_hours:g}h",
+        "revenue_warn_factor": repr(settings.revenue_warn_factor),
+        "revenue_fail_factor": repr(settings.revenue_fail_factor),
+    }
+
+
 def run_scan(layer: str, batch: Batch, settings: Settings) -> GateResult:
     if layer not in LAYERS:
         raise ValueError(f"unknown layer {layer!r}; expected one of {LAYERS}")
@@ -102,10 +114,11 @@ def run_scan(layer: str, batch: Batch, settings: Settings) -> GateResult:
             f"warehouse_{layer}",
             "-c",
             str(settings.soda_dir / "configuration.yml"),
-            "-v",
-            f"batch_start={batch.start.isoformat()}",
-            "-v",
-            f"batch_end_exclusive={batch.end_exclusive.isoformat()}",
+            *(
+                arg
+                for name, value in scan_variables(batch, settings).items()
+                for arg in ("-v", f"{name}={value}")
+            ),
             "-srf",
             str(results_file),
             str(settings.soda_dir / "checks" / layer),

@@ -7,50 +7,15 @@ re-delivered files; the project's own data tests and unit tests must pass.
 from __future__ import annotations
 
 import gzip
-import hashlib
-import os
-import subprocess
-from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from include.ingest.load import load_files
-from include.storage.layout import RawObject, raw_key
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DBT = PROJECT_ROOT / ".venv" / "dbt" / "bin" / "dbt"
-DBT_PROJECT = PROJECT_ROOT / "dbt"
+from tests.helpers import run_dbt as dbt
+from tests.helpers import stage_files as stage
 
 pytestmark = pytest.mark.dbt
-
-
-def stage(warehouse: Path, files: dict[str, Path], run_id: str) -> None:
-    """Load local files through the real loader; keys are 'YYYY-MM-DD/name', etag = md5."""
-    objects = {}
-    for name, path in files.items():
-        day = date.fromisoformat(name[:10])
-        key = raw_key("online_retail", day, name[11:])
-        etag = hashlib.md5(path.read_bytes()).hexdigest()
-        objects[key] = (RawObject(key, etag, path.stat().st_size, day), path)
-    load_files(
-        warehouse,
-        [obj for obj, _ in objects.values()],
-        lambda wanted, into: {o.key: objects[o.key][1] for o in wanted},
-        run_id,
-        datetime(2026, 1, 1),
-    )
-
-
-def dbt(warehouse: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run dbt on `warehouse`, keeping target/ and logs/ out of the project (Cosmos reads its manifest)."""
-    env = {**os.environ, "WAREHOUSE_PATH": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    command = [str(DBT), *args, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT)]
-    command += ["--target-path", str(tmp_path / "dbt-target"), "--log-path", str(tmp_path / "dbt-logs")]
-    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
-    return proc
 
 
 def tables(warehouse: Path) -> dict[str, list[tuple]]:

@@ -77,6 +77,22 @@ def test_three_real_days_end_to_end_and_rerun_changes_nothing(pipeline, day_file
     assert {layer for layer, _, _ in outcomes} == {"bronze", "silver", "gold"}
     assert {outcome for _, outcome, _ in outcomes} == {"pass"}
 
+    # Every task that ran is in audit.pipeline_runs with its duration; the load's and a
+    # model's row counts are the ones the test found above. No alert was raised.
+    runs = {
+        task: (state, duration, rows_in, rows_out)
+        for task, state, duration, rows_in, rows_out in _query(
+            "select task_id, state, duration_seconds, rows_in, rows_out from audit.pipeline_runs"
+        )
+    }
+    assert set(runs) == set(states)
+    assert {state for state, *_ in runs.values()} == {"success"}
+    assert all(duration > 0 for _, duration, *_ in runs.values())
+    assert runs["load_raw_files"][2:] == (sum(len(r) for r in raw.values()), sum(distinct.values()))
+    assert runs["dbt_gold.fct_order_lines_model_build"][3] == sum(distinct.values())
+    alert_tables = _query("select count(*) from information_schema.tables where table_name = 'alerts'")
+    assert alert_tables == [(0,)]
+
     # Rerunning the same days leaves staging and gold as they were.
     before_gold = _query("select * from gold.daily_country_sales order by all")
     staged_rows = "select * from staging.raw_invoice_lines order by _source_key, _row_number"
@@ -115,6 +131,13 @@ def test_bad_data_fails_the_bronze_gate_and_nothing_downstream_runs(pipeline, da
     assert "silver.int_invoice_lines_conformed" not in tables
     assert "gold.daily_country_sales" not in tables
 
+    # The failure raised one gate alert naming the check, and the failed try is recorded.
+    alerts = _query("select kind, task_id, message, delivered from audit.alerts")
+    assert [(kind, task) for kind, task, _, _ in alerts] == [("gate_failed", "gate_bronze")]
+    assert "Every InvoiceDate falls on its landing folder's day" in alerts[0][2] and alerts[0][3]
+    failed_runs = _query("select task_id from audit.pipeline_runs where state = 'failed'")
+    assert failed_runs == [("gate_bronze",)]
+
 
 def test_a_failing_dbt_test_stops_the_models_downstream(pipeline, day_files, tmp_path):
     # A 'C' (cancellation) invoice with a positive quantity: every field types and the bronze
@@ -145,3 +168,38 @@ def test_a_failing_dbt_test_stops_the_models_downstream(pipeline, day_files, tmp
     assert states["dbt_gold.dim_product_model_build"] == "success"
     tables = {t for (t,) in _query("select table_schema || '.' || table_name from information_schema.tables")}
     assert "gold.daily_country_sales" not in tables
+    alerts = _query("select kind, task_id from audit.alerts")
+    assert alerts == [("task_failed", "dbt_gold.fct_orders_model_build")]
+
+
+def test_an_inconsistent_invoice_fails_the_silver_gate_and_gold_is_not_built(pipeline, day_files, tmp_path):
+    # One more line for a real invoice of the day, under another customer: every field types
+    # and sits on its day (bronze passes), but an invoice must have one customer (silver).
+    source = tmp_path / "two-customers"
+    day_dir = source / "invoice_date=2010-12-01"
+    day_dir.mkdir(parents=True)
+    (day_dir / "export-0001.csv.gz").write_bytes((day_files / "2010-12-01.csv.gz").read_bytes())
+    (day_dir / "export-0002.csv").write_text(
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+        "536365,22139,RETROSPOT TEA SET CERAMIC 11 PC ,1,2010-12-01 08:26:00,4.95,99999,United Kingdom\n"
+    )
+
+    proc = pipeline.run("2010-12-01", "2010-12-01", source=source)
+    assert proc.returncode != 0
+    states = pipeline.task_states("2010-12-01", "2010-12-01")
+    assert states["gate_bronze"] == "success"
+    assert states["gate_silver"] == "failed"
+    gold = [t for t in states if t.startswith("dbt_gold.")] + ["gate_gold"]
+    assert {states[t] for t in gold} == {"upstream_failed"}, states
+
+    failed = _query(
+        "select layer, check_name, measured_value from audit.dq_check_results where outcome = 'fail'"
+    )
+    assert [(layer, name, float(value)) for layer, name, value in failed] == [
+        ("silver", "Every invoice of the batch has one customer and one country", 1.0)
+    ]
+    alerts = _query("select kind, task_id, message from audit.alerts")
+    assert [(k, t) for k, t, _ in alerts] == [("gate_failed", "gate_silver")]
+    assert "one customer and one country" in alerts[0][2]
+    tables = {t for (t,) in _query("select table_schema || '.' || table_name from information_schema.tables")}
+    assert not any(t.startswith("gold.") for t in tables)
