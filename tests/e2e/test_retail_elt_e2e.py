@@ -93,13 +93,20 @@ def test_three_real_days_end_to_end_and_rerun_changes_nothing(pipeline, day_file
     alert_tables = _query("select count(*) from information_schema.tables where table_name = 'alerts'")
     assert alert_tables == [(0,)]
 
-    # Rerunning the same days leaves staging and gold as they were.
+    # Rerunning the same days three days later (the load is aged by three days first) leaves
+    # staging and gold as they were; the stale load is a recorded warning, not a failure.
+    con = duckdb.connect(str(settings().warehouse_path))
+    con.execute("update staging.raw_invoice_lines set _loaded_at = _loaded_at - interval 3 day")
+    con.close()
     before_gold = _query("select * from gold.daily_country_sales order by all")
     staged_rows = "select * from staging.raw_invoice_lines order by _source_key, _row_number"
     before_staged = _query(staged_rows)
     assert pipeline.run(DAYS[0], DAYS[-1]).returncode == 0, pipeline.log_tail()
     assert _query("select * from gold.daily_country_sales order by all") == before_gold
     assert _query(staged_rows) == before_staged
+    warned = _query("select layer, check_name from audit.dq_check_results where outcome = 'warn'")
+    assert warned == [("bronze", "The batch's rows were loaded recently")]
+    assert set(pipeline.task_states(DAYS[0], DAYS[-1]).values()) == {"success"}
 
 
 def test_bad_data_fails_the_bronze_gate_and_nothing_downstream_runs(pipeline, day_files, tmp_path):
@@ -203,3 +210,34 @@ def test_an_inconsistent_invoice_fails_the_silver_gate_and_gold_is_not_built(pip
     assert "one customer and one country" in alerts[0][2]
     tables = {t for (t,) in _query("select table_schema || '.' || table_name from information_schema.tables")}
     assert not any(t.startswith("gold.") for t in tables)
+
+
+def test_a_day_far_off_its_trailing_median_fails_the_gold_gate(pipeline, day_files, tmp_path):
+    # Nine real days; the last one also gets a £5M order, far over 20x its trailing median.
+    days = ["2010-12-01", "2010-12-02", "2010-12-03", "2010-12-05", "2010-12-06", "2010-12-07",
+            "2010-12-08", "2010-12-09", "2010-12-10"]  # fmt: skip
+    source = tmp_path / "huge-order"
+    for day in days:
+        (source / f"invoice_date={day}").mkdir(parents=True)
+        (source / f"invoice_date={day}" / "export-0001.csv.gz").write_bytes(
+            (day_files / f"{day}.csv.gz").read_bytes()
+        )
+    (source / "invoice_date=2010-12-10" / "export-0002.csv").write_text(
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+        "599999,22423,REGENCY CAKESTAND 3 TIER,400000,2010-12-10 12:00:00,12.75,17850,United Kingdom\n"
+    )
+
+    proc = pipeline.run(days[0], days[-1], source=source)
+    assert proc.returncode != 0
+    states = pipeline.task_states(days[0], days[-1])
+    assert states["gate_silver"] == "success"
+    assert {states[t] for t in states if t.startswith("dbt_gold.")} == {"success"}
+    assert states["gate_gold"] == "failed"
+
+    check = "Daily gross revenue is within the band of the trailing 28-day median"
+    failed = _query("select check_name, measured_value from audit.dq_check_results where outcome = 'fail'")
+    assert [name for name, _ in failed] == [check]
+    assert float(failed[0][1]) > 20
+    alerts = _query("select kind, task_id, message from audit.alerts")
+    assert [(k, t) for k, t, _ in alerts] == [("gate_failed", "gate_gold")]
+    assert check in alerts[0][2]
