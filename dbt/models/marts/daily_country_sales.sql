@@ -1,13 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='sales_date',
-        on_schema_change='fail',
-        pre_hook="{{ delete_window('sales_date') }}",
-    )
-}}
-
 with
 
 lines as (
