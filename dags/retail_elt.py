@@ -17,6 +17,9 @@ whole range in one run (`make run FROM=… TO=…` does this).
 3. `dbt_bronze` → `gate_bronze` → `dbt_silver` → `gate_silver` → `dbt_gold` → `gate_gold`:
    Cosmos builds and tests each layer; a Soda Core gate checks it before the next layer
    builds. A failed gate stops promotion. Check results land in `audit.dq_check_results`.
+4. `publish` copies gold and audit into the serving file (`SERVING_PATH`) and swaps it in
+   atomically: dashboards read only that file, so they never fight the pipeline for the
+   warehouse, and they keep the last good gold when a gate fails.
 
 The schedule starts at `RETAIL_ELT_START_DATE` (default 2010-12-01, the first day of the shipped
 history) with catch-up: unpausing creates one run per day since then. To load a long history
@@ -89,6 +92,10 @@ def retail_elt():
     def soda_gate(layer: str, **context) -> dict:
         return tasks.soda_gate(layer, context)
 
+    @task(pool=SETTINGS.warehouse_pool)
+    def publish(**context) -> dict:
+        return tasks.publish(context)
+
     chain(
         wait_for_raw_files(),
         load_raw_files(),
@@ -98,6 +105,7 @@ def retail_elt():
         soda_gate.override(task_id="gate_silver")("silver"),
         dbt_layer_group("gold", SETTINGS),
         soda_gate.override(task_id="gate_gold")("gold"),
+        publish(),
     )
 
 

@@ -84,6 +84,15 @@ def load_raw_files(context: Mapping[str, Any]) -> dict:
     return {"batch": str(batch), "batch_start": batch.start.isoformat(), **result.summary()}
 
 
+def publish(context: Mapping[str, Any]) -> dict:
+    """Copy gold and audit into the serving file (atomic swap): what dashboards read."""
+    from include.serving.publish import publish as publish_serving
+
+    s = settings()
+    published = publish_serving(s.warehouse_path, s.serving_path)
+    return {"serving_path": str(published.path), "tables": published.tables}
+
+
 def soda_gate(layer: str, context: Mapping[str, Any]) -> dict:
     from include.quality.soda_gate import run_gate
 

@@ -51,7 +51,7 @@ def test_layers_run_in_order_behind_their_gates(dag):
     def downstream(task_id):
         return dag.get_task(task_id).get_flat_relative_ids(upstream=False)
 
-    order = ["wait_for_raw_files", "load_raw_files", "gate_bronze", "gate_silver", "gate_gold"]
+    order = ["wait_for_raw_files", "load_raw_files", "gate_bronze", "gate_silver", "gate_gold", "publish"]
     for earlier, later in itertools.pairwise(order):
         assert later in downstream(earlier), f"{later} must run after {earlier}"
     silver = [t for t in dag.task_ids if t.startswith("dbt_silver.")]

@@ -15,6 +15,14 @@ pytestmark = pytest.mark.e2e
 DAYS = ["2010-12-01", "2010-12-02", "2010-12-03"]
 
 
+def _serving(sql: str) -> list[tuple]:
+    con = duckdb.connect(str(settings().serving_path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
 def _query(sql: str) -> list[tuple]:
     con = duckdb.connect(str(settings().warehouse_path), read_only=True)
     try:
@@ -93,6 +101,11 @@ def test_three_real_days_end_to_end_and_rerun_changes_nothing(pipeline, day_file
     alert_tables = _query("select count(*) from information_schema.tables where table_name = 'alerts'")
     assert alert_tables == [(0,)]
 
+    # The serving file (what dashboards read) holds the gold of this run.
+    assert _serving("select * from gold.daily_country_sales order by all") == _query(
+        "select * from gold.daily_country_sales order by all"
+    )
+
     # Rerunning the same days three days later (the load is aged by three days first) leaves
     # staging and gold as they were; the stale load is a recorded warning, not a failure.
     con = duckdb.connect(str(settings().warehouse_path))
@@ -126,7 +139,9 @@ def test_bad_data_fails_the_bronze_gate_and_nothing_downstream_runs(pipeline, da
     assert states["load_raw_files"] == "success"
     assert states["gate_bronze"] == "failed"
     downstream = [
-        t for t in states if t.startswith(("dbt_silver.", "dbt_gold.")) or t in ("gate_silver", "gate_gold")
+        t
+        for t in states
+        if t.startswith(("dbt_silver.", "dbt_gold.")) or t in ("gate_silver", "gate_gold", "publish")
     ]
     assert downstream
     assert {states[t] for t in downstream} == {"upstream_failed"}, states
@@ -196,7 +211,7 @@ def test_an_inconsistent_invoice_fails_the_silver_gate_and_gold_is_not_built(pip
     states = pipeline.task_states("2010-12-01", "2010-12-01")
     assert states["gate_bronze"] == "success"
     assert states["gate_silver"] == "failed"
-    gold = [t for t in states if t.startswith("dbt_gold.")] + ["gate_gold"]
+    gold = [t for t in states if t.startswith("dbt_gold.")] + ["gate_gold", "publish"]
     assert {states[t] for t in gold} == {"upstream_failed"}, states
 
     failed = _query(
@@ -212,12 +227,15 @@ def test_an_inconsistent_invoice_fails_the_silver_gate_and_gold_is_not_built(pip
     assert not any(t.startswith("gold.") for t in tables)
 
 
-def test_a_day_far_off_its_trailing_median_fails_the_gold_gate(pipeline, day_files, tmp_path):
-    # Nine real days; the last one also gets a £5M order, far over 20x its trailing median.
+def test_a_day_far_off_its_trailing_median_fails_the_gold_gate_and_serving_keeps_the_last_good_gold(
+    pipeline, day_files, tmp_path
+):
+    # Eight real days load and publish; then the ninth arrives with a £5M order on top of its
+    # real rows: far over 20x the median of the days before it.
     days = ["2010-12-01", "2010-12-02", "2010-12-03", "2010-12-05", "2010-12-06", "2010-12-07",
-            "2010-12-08", "2010-12-09", "2010-12-10"]  # fmt: skip
+            "2010-12-08", "2010-12-09"]  # fmt: skip
     source = tmp_path / "huge-order"
-    for day in days:
+    for day in [*days, "2010-12-10"]:
         (source / f"invoice_date={day}").mkdir(parents=True)
         (source / f"invoice_date={day}" / "export-0001.csv.gz").write_bytes(
             (day_files / f"{day}.csv.gz").read_bytes()
@@ -226,13 +244,17 @@ def test_a_day_far_off_its_trailing_median_fails_the_gold_gate(pipeline, day_fil
         "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
         "599999,22423,REGENCY CAKESTAND 3 TIER,400000,2010-12-10 12:00:00,12.75,17850,United Kingdom\n"
     )
+    assert pipeline.run(days[0], days[-1], source=source).returncode == 0, pipeline.log_tail()
+    served_before = _serving("select * from gold.daily_country_sales order by all")
+    assert served_before
 
-    proc = pipeline.run(days[0], days[-1], source=source)
+    proc = pipeline.run("2010-12-10", "2010-12-10", source=source)
     assert proc.returncode != 0
-    states = pipeline.task_states(days[0], days[-1])
+    states = pipeline.task_states("2010-12-10", "2010-12-10")
     assert states["gate_silver"] == "success"
     assert {states[t] for t in states if t.startswith("dbt_gold.")} == {"success"}
     assert states["gate_gold"] == "failed"
+    assert states["publish"] == "upstream_failed"
 
     check = "Daily gross revenue is within the band of the trailing 28-day median"
     failed = _query("select check_name, measured_value from audit.dq_check_results where outcome = 'fail'")
@@ -241,3 +263,5 @@ def test_a_day_far_off_its_trailing_median_fails_the_gold_gate(pipeline, day_fil
     alerts = _query("select kind, task_id, message from audit.alerts")
     assert [(k, t) for k, t, _ in alerts] == [("gate_failed", "gate_gold")]
     assert check in alerts[0][2]
+    # What dashboards read is the last good gold, not the day that failed its gate.
+    assert _serving("select * from gold.daily_country_sales order by all") == served_before
