@@ -21,20 +21,39 @@ whole range in one run (`make run FROM=… TO=…` does this).
    atomically: dashboards read only that file, so they never fight the pipeline for the
    warehouse, and they keep the last good gold when a gate fails.
 
-The schedule starts at `RETAIL_ELT_START_DATE` (default 2010-12-01, the first day of the shipped
-history) with catch-up: unpausing creates one run per day since then. To load a long history
-quickly, run one ranged batch instead (`make run FROM=… TO=…`).
+### Schedule
+Day D's run covers the data interval [D, D+1) and starts once D is over. The schedule starts
+at `RETAIL_ELT_START_DATE` (default 2010-12-01, the first day of the shipped history) with
+catch-up: unpausing creates one run per day since then. To load a long history quickly, run
+one ranged batch instead (`make run FROM=… TO=…`).
 
 Every task that opens the warehouse runs in the 1-slot `WAREHOUSE_POOL` pool (DuckDB allows
-one writer). **Trigger a range** from the UI with *Trigger DAG w/ config* and fill in
-`start_date`/`end_date`; leave them empty to process the run's data interval.
+one writer).
+
+### Trigger a run for a date (or a range)
+1. In the Airflow UI open **Dags → retail_elt** and press **Trigger** (top right).
+2. Keep *Single Run*; under **Run Parameters** set `start_date` and `end_date` to the invoice
+   day(s) to process (both inclusive; the same day twice for one day). Left empty, the run
+   processes the last whole day before its logical date (yesterday, for a run triggered now).
+3. Press **Trigger**. The files must already be in `s3://<RAW_BUCKET>/online_retail/`
+   (`make run` lands and runs in one go from a terminal).
+
+### Where to look
+- **Grid / Graph** of the run: each dbt model is its own task in `dbt_bronze`, `dbt_silver`,
+  `dbt_gold`; a red `gate_*` task is a failed data-quality gate, and its log lists the
+  failing checks with the measured values.
+- **Plugins → Lakehouse**: the Superset dashboards (*Sales*, *Customers*, *Data quality*:
+  gate results, quarantined rows, file loads) and the dbt docs (models, tests, lineage).
+- In the warehouse: `audit.dq_check_results` (every check), `audit.file_loads` (every
+  file version), `quarantine.rows` (every rejected row and why), `audit.pipeline_runs`
+  (every task try), `audit.alerts`.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import Param, PokeReturnValue, chain, dag, task
+from airflow.sdk import CronDataIntervalTimetable, Param, PokeReturnValue, chain, dag, task
 
 from include.config import settings
 from include.pipeline import callbacks, tasks
@@ -45,7 +64,9 @@ SETTINGS = settings()
 
 @dag(
     dag_id="retail_elt",
-    schedule="@daily",
+    # Day D's run starts after D ends (data interval [D, D+1)); a plain "@daily" would, in
+    # Airflow 3, start D's run at D 00:00 and wait for files that cannot have landed yet.
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
     start_date=SETTINGS.schedule_start,
     catchup=True,
     max_active_runs=1,

@@ -21,6 +21,10 @@ def airflow_env(s: Settings, base: Mapping[str, str] | None = None) -> dict[str,
     # Spelled out (not left to airflow.cfg) so a copied Airflow home never points at its
     # original's database or logs. An externally set database (PostgreSQL) wins.
     env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{airflow_home}/airflow.db")
+    port = env.get("AIRFLOW_PORT") or "8080"
+    # Task processes reach the API server's execution API through base_url; without it they
+    # would call localhost:8080 whatever AIRFLOW_PORT says.
+    env.setdefault("AIRFLOW__API__BASE_URL", f"http://127.0.0.1:{port}")
     env.update(
         {
             "AIRFLOW_HOME": airflow_home,
@@ -31,7 +35,7 @@ def airflow_env(s: Settings, base: Mapping[str, str] | None = None) -> dict[str,
             "AIRFLOW__CORE__PARALLELISM": env.get("AIRFLOW__CORE__PARALLELISM", "4"),
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": env.get("AIRFLOW_PORT") or "8080",
+            "AIRFLOW__API__PORT": port,
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",

@@ -31,7 +31,19 @@ def test_no_import_errors(dagbag):
 
 
 def test_schedule_catchup_and_concurrency(dag):
-    assert dag.schedule == "@daily" or str(dag.timetable.summary) == "@daily"
+    # Day D's run covers [D, D+1) and starts once D is over, so its files can have landed.
+    from airflow.timetables.base import TimeRestriction
+    from airflow.timetables.interval import CronDataIntervalTimetable
+
+    assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"  # "@daily" is a trigger in Airflow 3
+    timetable = CronDataIntervalTimetable(dag.timetable.expression, dag.timetable.timezone)
+    first = timetable.next_dagrun_info(
+        last_automated_data_interval=None,
+        restriction=TimeRestriction(earliest=dag.start_date, latest=None, catchup=True),
+    )
+    assert first.data_interval.start == dag.start_date
+    assert first.data_interval.end - first.data_interval.start == timedelta(days=1)
+    assert first.run_after == first.data_interval.end
     assert dag.catchup is True
     assert dag.max_active_runs == 1
     assert dag.start_date.tzinfo is not None
