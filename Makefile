@@ -29,7 +29,7 @@ DEMO_FROM ?= 2010-12-01
 DEMO_TO ?= 2010-12-07
 DBT_SOURCES := $(shell find dbt/models dbt/macros dbt/snapshots dbt/tests -type f 2>/dev/null) dbt/dbt_project.yml dbt/profiles.yml
 
-.PHONY: help setup lock s3 s3-stop airflow-init run demo generate docs test lint airflow bench bench-load clean
+.PHONY: help setup lock s3 s3-stop airflow-init run demo generate docs superset browser-deps test lint airflow bench bench-load clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,7 +40,7 @@ $(UV):
 	$(PYTHON) -m venv $(VENV)/tools
 	$(VENV)/tools/bin/pip install --quiet uv==$(UV_VERSION)
 
-# One virtualenv per tool whose pins clash: Airflow (+ tests), dbt, Soda, the local S3.
+# One virtualenv per tool whose pins clash: Airflow (+ tests), dbt, Soda, Superset, the local S3.
 # Bytecode is compiled at install: Python never has to compile these packages at import
 # time (which matters where PYTHONDONTWRITEBYTECODE is set, and for every task start).
 $(VENV)/airflow/.synced: requirements.txt requirements-dev.txt | $(UV)
@@ -57,7 +57,7 @@ $(VENV)/%/.synced: requirements-%.txt | $(UV)
 dbt/target/manifest.json: $(VENV)/dbt/.synced $(DBT_SOURCES)
 	cd dbt && WAREHOUSE_PATH=unused-by-parse ../$(DBT) parse --quiet --profiles-dir .
 
-VENVS := $(VENV)/airflow/.synced $(VENV)/dbt/.synced $(VENV)/soda/.synced $(VENV)/s3/.synced
+VENVS := $(VENV)/airflow/.synced $(VENV)/dbt/.synced $(VENV)/soda/.synced $(VENV)/superset/.synced $(VENV)/s3/.synced
 
 RUNTIME_DIR := $(or $(LAKEHOUSE_RUNTIME_DIR),$(CURDIR)/.runtime)
 AIRFLOW_INIT_STAMP := $(RUNTIME_DIR)/airflow/.initialized
@@ -68,7 +68,7 @@ setup: $(VENVS) dbt/target/manifest.json $(AIRFLOW_INIT_STAMP) ## Build the virt
 lock: | $(UV) ## Re-resolve requirements/*.in into the pinned requirements*.txt
 	cd requirements && ../$(UV) pip compile --quiet -p 3.11 airflow.in -o ../requirements.txt
 	cd requirements && ../$(UV) pip compile --quiet -p 3.11 dev.in -o ../requirements-dev.txt
-	cd requirements && for env in dbt s3; do ../$(UV) pip compile --quiet -p 3.11 $$env.in -o ../requirements-$$env.txt; done
+	cd requirements && for env in dbt s3 superset; do ../$(UV) pip compile --quiet -p 3.11 $$env.in -o ../requirements-$$env.txt; done
 	cd requirements && ../$(UV) pip compile --quiet -p 3.11 soda.in --override soda-overrides.txt -o ../requirements-soda.txt
 
 airflow-init: $(VENV)/airflow/.synced ## Create/upgrade the local Airflow metadata DB and the warehouse pool
@@ -109,10 +109,25 @@ docs: setup ## Build the dbt docs (models, tests, lineage, business rules) and s
 	cd dbt && WAREHOUSE_PATH=$(DOCS_WAREHOUSE) ../$(VENV)/dbt/bin/dbt docs serve --profiles-dir . \
 		--target-path $(RUNTIME_DIR)/dbt-docs --host 127.0.0.1 --port $(DBT_DOCS_PORT) --no-browser
 
+superset: setup ## Set up Superset, import the dashboards (superset/assets) and serve them on 127.0.0.1:SUPERSET_PORT
+	PYTHONPATH=$(CURDIR) $(AIRFLOW_PY) -m include.serving.superset up
+
 # ---- quality ---------------------------------------------------------------------------
 
-test: setup ## Run the test suite (unit, DAG integrity, end-to-end through Airflow)
-	$(VENV)/airflow/bin/pytest
+# The browser tests drive Debian's Chromium with Playwright (Playwright's own browser
+# download cannot work offline); installed from the distribution's packages when missing.
+CHROMIUM := /usr/bin/chromium
+browser-deps: ## Install Chromium for the browser tests from Debian's packages (apt; root or sudo)
+	@if [ ! -x $(CHROMIUM) ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null; \
+	fi
+	@$(CHROMIUM) --version 2>/dev/null
+
+# Two pytest workers, a test file each at a time (files share expensive module fixtures).
+PYTEST_WORKERS ?= 2
+test: setup browser-deps ## Run the test suite (unit, DAG integrity, dbt, gates, end-to-end and browser tests) [PYTEST_WORKERS=2]
+	$(VENV)/airflow/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 lint: $(VENV)/airflow/.synced $(VENV)/dbt/.synced ## ruff on Python, sqlfluff on the dbt models
 	$(VENV)/airflow/bin/ruff check .
