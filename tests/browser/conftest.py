@@ -8,6 +8,7 @@ Screenshots go to BROWSER_ARTIFACTS_DIR (default .runtime/test-artifacts/browser
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import os
@@ -241,12 +242,25 @@ def airflow_ui(s3_env, airflow_home, monkeypatch, tmp_path) -> Iterator[RunningA
             time.sleep(2)
         yield RunningAirflow(url, airflow_home, proc, env)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-        shutil.copy(
-            tmp_path / "standalone.log", ARTIFACTS / "airflow-standalone.log"
-        ) if ARTIFACTS.exists() else None
+        _stop_tree(proc)
+        if ARTIFACTS.exists():
+            shutil.copy(tmp_path / "standalone.log", ARTIFACTS / "airflow-standalone.log")
+
+
+def _stop_tree(proc: subprocess.Popen) -> None:
+    """Stop standalone and every process it started (scheduler, DAG processor, triggerer,
+    API server, executor workers): signalling its process group alone left some running."""
+    import psutil
+
+    try:
+        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    for member in tree:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.terminate()
+    _, alive = psutil.wait_procs(tree, timeout=60)
+    for member in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.kill()
+    proc.wait(timeout=30)
