@@ -104,15 +104,10 @@ def served(day_files, tmp_path_factory, s3_endpoint) -> dict:
     warehouse = runtime / "warehouse" / "lakehouse.duckdb"
     serving = runtime / "serving" / "lakehouse_serving.duckdb"
     warehouse.parent.mkdir(parents=True)
-    saved = {k: os.environ.get(k) for k in ("LAKEHOUSE_RUNTIME_DIR", "WAREHOUSE_PATH", "SERVING_PATH")}
-    os.environ.update(
-        {
-            "LAKEHOUSE_RUNTIME_DIR": str(runtime),
-            "WAREHOUSE_PATH": str(warehouse),
-            "SERVING_PATH": str(serving),
-        }
-    )
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LAKEHOUSE_RUNTIME_DIR", str(runtime))
+        mp.setenv("WAREHOUSE_PATH", str(warehouse))
+        mp.setenv("SERVING_PATH", str(serving))
         files = {f"{d}/{d}.csv.gz": day_files / f"{d}.csv.gz" for d in SERVED_DAYS}
         files["2010-12-02/late-extra.csv"] = _malformed_file(day_files, "2010-12-02", work / "late-extra.csv")
         now = datetime.now(UTC).replace(tzinfo=None)
@@ -123,12 +118,6 @@ def served(day_files, tmp_path_factory, s3_endpoint) -> dict:
         for layer in ("bronze", "silver", "gold"):
             run_gate(layer, batch, "browser-fixture", s, scanned_at=now)
         publish(warehouse, serving)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     return {"warehouse": warehouse, "serving": serving, "runtime": runtime, "files": files}
 
 
@@ -162,26 +151,22 @@ def superset(served, tmp_path_factory) -> Iterator[RunningSuperset]:
         "SUPERSET_ADMIN_PASSWORD": SUPERSET_PASSWORD,
         "SERVING_PATH": str(served["serving"]),
     }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    ss = sup.superset_settings()
-    log = home / "superset.log"
-    proc = None
-    try:
-        sup.init(ss)
-        proc = sup.start(ss, log)
-        sup.wait_healthy(ss, proc)
-        sup.import_assets(ss, served["serving"])
-        yield RunningSuperset(ss, served["serving"], log)
-    finally:
-        if proc is not None and proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        ss = sup.superset_settings()
+        log = home / "superset.log"
+        proc = None
+        try:
+            sup.init(ss)
+            proc = sup.start(ss, log)
+            sup.wait_healthy(ss, proc)
+            sup.import_assets(ss, served["serving"])
+            yield RunningSuperset(ss, served["serving"], log)
+        finally:
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=30)
 
 
 class RunningAirflow:
