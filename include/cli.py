@@ -6,6 +6,7 @@ python -m include.cli run  --from D --to D [--source DIR]
 python -m include.cli bench --from D --to D [--source DIR]
 python -m include.cli summary
 python -m include.cli airflow                   # the local Airflow UI
+python -m include.cli component ARGS...         # one Airflow component: `airflow ARGS...`
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from include.config import PROJECT_ROOT, Settings, settings
-from include.localenv import airflow_env
+from include.localenv import admin_username, airflow_env, passwords_file, write_admin_password
 from include.pipeline.batch import Batch
 
 DAG_ID = "retail_elt"
@@ -42,7 +43,9 @@ def init(s: Settings) -> None:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    print(f"airflow metadata ready in {env['AIRFLOW_HOME']}; pool {s.warehouse_pool} has 1 slot")
+    write_admin_password(env)
+    database = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].split("://", 1)[0]
+    print(f"airflow metadata ({database}) ready; pool {s.warehouse_pool} has 1 slot")
 
 
 def land(s: Settings, batch: Batch, source: Path) -> int:
@@ -168,11 +171,22 @@ def summary(s: Settings) -> None:
     print_summary(s.warehouse_path)
 
 
+def component(s: Settings, args: list[str]) -> None:
+    """Become one Airflow component (`airflow ARGS...`) in the platform's environment: the
+    compose stack's containers and the scale-out test start every component this way."""
+    if not args:
+        raise ValueError("component needs the airflow command to run, e.g. `component scheduler`")
+    env = airflow_env(s)
+    os.execvpe(_airflow()[0], _airflow(*args), env)
+
+
 def standalone(s: Settings) -> None:
     env = airflow_env(s)
+    where = write_admin_password(env)
+    password = "AIRFLOW_ADMIN_PASSWORD (.env)" if where else f"see {passwords_file(env)}"
     print(
-        f"Airflow UI: http://127.0.0.1:{env['AIRFLOW__API__PORT']}  user: admin  password: see "
-        f"{env['AIRFLOW_HOME']}/simple_auth_manager_passwords.json.generated",
+        f"Airflow UI: http://127.0.0.1:{env['AIRFLOW__API__PORT']}  user: {admin_username(env)}  "
+        f"password: {password}",
         flush=True,
     )
     os.execvpe(_airflow("standalone")[0], _airflow("standalone"), env)
@@ -195,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--no-land", action="store_true", help="run on what is in S3 already")
     sub.add_parser("summary", help="rows per layer, gate results, a sample of gold")
     sub.add_parser("airflow", help="start the local Airflow UI (airflow standalone)")
+    comp = sub.add_parser("component", help="run one Airflow component: `airflow ARGS...`")
+    comp.add_argument("args", nargs=argparse.REMAINDER, help="e.g. scheduler | celery worker -q default")
     args = parser.parse_args(argv)
     s = settings()
     try:
@@ -208,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
             return bench(s, _batch(args), args.source)
         elif args.command == "summary":
             summary(s)
+        elif args.command == "component":
+            component(s, args.args)
         else:
             standalone(s)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:

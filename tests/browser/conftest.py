@@ -8,7 +8,6 @@ Screenshots go to BROWSER_ARTIFACTS_DIR (default .runtime/test-artifacts/browser
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import gzip
 import os
@@ -23,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from include.pipeline.batch import Batch
+from tests.airflow_api import stop_tree
 from tests.conftest import PROJECT_ROOT, _free_port
 from tests.helpers import run_dbt, stage_files
 
@@ -227,25 +227,6 @@ def airflow_ui(s3_env, airflow_home, monkeypatch, tmp_path) -> Iterator[RunningA
             time.sleep(2)
         yield RunningAirflow(url, airflow_home, proc, env)
     finally:
-        _stop_tree(proc)
+        stop_tree(proc)
         if ARTIFACTS.exists():
             shutil.copy(tmp_path / "standalone.log", ARTIFACTS / "airflow-standalone.log")
-
-
-def _stop_tree(proc: subprocess.Popen) -> None:
-    """Stop standalone and every process it started (scheduler, DAG processor, triggerer,
-    API server, executor workers): signalling its process group alone left some running."""
-    import psutil
-
-    try:
-        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return
-    for member in tree:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            member.terminate()
-    _, alive = psutil.wait_procs(tree, timeout=60)
-    for member in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            member.kill()
-    proc.wait(timeout=30)

@@ -9,11 +9,11 @@ import time
 from datetime import date
 
 import duckdb
-import requests
 
 from include.config import settings
 from include.pipeline.batch import Batch
 from include.storage.landing import ensure_buckets, land_files, minio_client_from_env, source_day_files
+from tests.airflow_api import AirflowApi
 from tests.helpers import daily_country_sales_from_raw
 
 DAY = "2010-12-03"
@@ -31,14 +31,6 @@ def _gold(path, day: str) -> dict:
     finally:
         con.close()
     return {(day, country): tuple(figures) for country, *figures in rows}
-
-
-def _api_token(url: str, password: str) -> str:
-    response = requests.post(
-        f"{url}/auth/token", json={"username": "admin", "password": password}, timeout=30
-    )
-    response.raise_for_status()
-    return response.json()["access_token"]
 
 
 def test_trigger_a_landed_day_from_the_airflow_ui(airflow_ui, s3_env, day_files, browser, artifacts_dir):
@@ -84,24 +76,8 @@ def test_trigger_a_landed_day_from_the_airflow_ui(airflow_ui, s3_env, day_files,
     assert run["conf"] == {"start_date": DAY, "end_date": DAY}
     assert run["triggered_by"] == "ui"
 
-    token = _api_token(airflow_ui.url, airflow_ui.password())
-    run_url = f"{airflow_ui.url}/api/v2/dags/retail_elt/dagRuns/{run['dag_run_id']}"
-    deadline = time.monotonic() + 900
-    state = None
-    while time.monotonic() < deadline:
-        state = requests.get(run_url, headers={"Authorization": f"Bearer {token}"}, timeout=30).json()[
-            "state"
-        ]
-        if state in ("success", "failed"):
-            break
-        time.sleep(5)
+    state, tis = AirflowApi(airflow_ui.url, airflow_ui.password()).wait_for_run(run["dag_run_id"])
     took = time.monotonic() - started
-    tis = requests.get(
-        f"{run_url}/taskInstances",
-        headers={"Authorization": f"Bearer {token}"},
-        params={"limit": 100},
-        timeout=30,
-    ).json()["task_instances"]
     page.goto(f"{airflow_ui.url}/dags/retail_elt/runs/{run['dag_run_id']}")
     page.wait_for_timeout(3000)
     page.screenshot(path=str(artifacts_dir / "airflow-run.png"), full_page=True)

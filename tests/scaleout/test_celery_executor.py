@@ -1,0 +1,291 @@
+"""Scale-out, for real: `retail_elt` on CeleryExecutor, on a real day.
+
+A real PostgreSQL metadata database and a real Redis broker on 127.0.0.1 (this machine's
+services; see README, "Scaling out"); Airflow's API server, scheduler, DAG processor and two
+Celery workers as separate processes, each started the way the compose stack's containers
+start them (`python -m include.cli component ...`). The run must succeed with its tasks
+spread across both workers, while the warehouse pool still lets one DuckDB writer run at a
+time, and gold must equal the raw file read in plain Python.
+
+Without PostgreSQL or Redis the test skips and says why; with LAKEHOUSE_REQUIRE_SCALEOUT=1
+(which `.ci/run` sets) the same condition fails it, so CI always runs it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import secrets
+import subprocess
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+import requests
+
+from include.config import settings
+from include.pipeline.batch import Batch
+from include.storage.landing import ensure_buckets, land_files, minio_client_from_env, source_day_files
+from tests.airflow_api import DAG_ID, AirflowApi, stop_tree
+from tests.conftest import PROJECT_ROOT, _free_port
+from tests.helpers import daily_country_sales_from_raw
+
+REQUIRE_FLAG = "LAKEHOUSE_REQUIRE_SCALEOUT"
+POSTGRES_URL = os.environ.get("SCALEOUT_POSTGRES_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = os.environ.get("SCALEOUT_REDIS_URL") or "redis://127.0.0.1:6379/0"
+PYTHON = PROJECT_ROOT / ".venv" / "airflow" / "bin" / "python"
+WORKERS = ("worker-1", "worker-2")
+DAY = "2010-12-02"
+ADMIN_PASSWORD = "scaleout-test-admin"
+
+
+def _unavailable() -> str | None:
+    import psycopg2
+    import redis
+
+    problems = []
+    try:
+        psycopg2.connect(POSTGRES_URL, connect_timeout=3).close()
+    except psycopg2.Error as exc:
+        problems.append(f"no PostgreSQL at {POSTGRES_URL} ({str(exc).strip()})")
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        problems.append(f"no Redis at {REDIS_URL} ({exc})")
+    return "; ".join(problems) or None
+
+
+@pytest.fixture(scope="module")
+def services():
+    """A private, empty metadata database on the PostgreSQL server, dropped afterwards."""
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    missing = _unavailable()
+    if missing:
+        reason = (
+            f"the CeleryExecutor test needs PostgreSQL and Redis: {missing}. Set SCALEOUT_POSTGRES_URL / "
+            "SCALEOUT_REDIS_URL, or see README, 'Scaling out'"
+        )
+        if os.environ.get(REQUIRE_FLAG) == "1":
+            pytest.fail(f"{reason} ({REQUIRE_FLAG}=1 requires this test to run)")
+        pytest.skip(reason)
+    name = f"lakehouse_scaleout_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(POSTGRES_URL)
+    admin.autocommit = True
+    admin.cursor().execute(f'create database "{name}"')
+    database_url = make_url(POSTGRES_URL).set(drivername="postgresql+psycopg2", database=name)
+    try:
+        yield {"database_url": database_url.render_as_string(hide_password=False), "broker_url": REDIS_URL}
+    finally:
+        admin.cursor().execute(f'drop database if exists "{name}" with (force)')
+        admin.close()
+
+
+@dataclass
+class CeleryCluster:
+    url: str
+    queue: str
+    logs: Path
+    api: AirflowApi | None = None
+
+    def log(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")
+
+    def tails(self) -> str:
+        return "\n".join(
+            f"--- {p.name} ---\n{p.read_text(errors='replace')[-3000:]}"
+            for p in sorted(self.logs.glob("*.log"))
+        )
+
+
+def _wait(condition, what: str, cluster: CeleryCluster, procs: dict, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                pytest.fail(f"{name} exited ({proc.returncode}) while waiting for {what}\n{cluster.tails()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}\n{cluster.tails()}")
+        time.sleep(2)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        health = requests.get(f"{url}/api/v2/monitor/health", timeout=5).json()
+    except (requests.RequestException, ValueError):
+        return False
+    components = ("metadatabase", "scheduler", "dag_processor")
+    return all(health.get(c, {}).get("status") == "healthy" for c in components)
+
+
+@pytest.fixture
+def celery_cluster(services, s3_env, tmp_path, monkeypatch):
+    port = _free_port()
+    queue = f"lakehouse-scaleout-{uuid.uuid4().hex[:8]}"  # nothing else on this Redis serves it
+    runtime = Path(s3_env["LAKEHOUSE_RUNTIME_DIR"])
+    env = {
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW_EXECUTOR": "CeleryExecutor",
+        "AIRFLOW_DATABASE_URL": services["database_url"],
+        "CELERY_BROKER_URL": services["broker_url"],
+        "AIRFLOW_PORT": str(port),
+        "AIRFLOW_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "AIRFLOW_JWT_SECRET": secrets.token_hex(32),
+        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.scaleout.worker_identity.hostname",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(_free_port()),
+        # Run the DAG file's parse loop often enough that the test need not wait for it.
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        # The schedule starts today: no catch-up run is due, only the run the test triggers.
+        "RETAIL_ELT_START_DATE": datetime.now(UTC).date().isoformat(),
+        "SERVING_PATH": str(runtime / "serving" / "lakehouse_serving.duckdb"),
+        "TASK_RETRY_DELAY_SECONDS": "1",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    # Only the settings above may decide the executor and databases.
+    for key in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CORE__EXECUTOR"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.delenv("AIRFLOW__CELERY__BROKER_URL", raising=False)
+    logs = tmp_path / "component-logs"
+    logs.mkdir()
+    cluster = CeleryCluster(f"http://127.0.0.1:{port}", queue, logs)
+    base = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    init = subprocess.run(
+        [str(PYTHON), "-m", "include.cli", "init"], env=base, cwd=PROJECT_ROOT, capture_output=True, text=True
+    )
+    assert init.returncode == 0, init.stdout[-3000:] + init.stderr[-3000:]
+    assert "(postgresql+psycopg2)" in init.stdout, init.stdout
+
+    components = {
+        "api-server": ["api-server"],
+        "scheduler": ["scheduler"],
+        "dag-processor": ["dag-processor"],
+    }
+    for worker in WORKERS:
+        components[worker] = [
+            "celery", "worker",
+            "--queues", queue,
+            "--concurrency", "2",
+            "--celery-hostname", f"{worker}@%h",
+            "--skip-serve-logs",
+            "--without-mingle",
+        ]  # fmt: skip
+    procs: dict[str, subprocess.Popen] = {}
+    try:
+        for name, args in components.items():
+            procs[name] = subprocess.Popen(
+                [str(PYTHON), "-m", "include.cli", "component", *args],
+                env={**base, "LAKEHOUSE_WORKER_NAME": name},
+                cwd=PROJECT_ROOT,
+                stdout=(logs / f"{name}.log").open("wb"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        _wait(lambda: _healthy(cluster.url), "a healthy scheduler and DAG processor", cluster, procs)
+        cluster.api = AirflowApi(cluster.url, ADMIN_PASSWORD)
+
+        def dag_parsed() -> bool:
+            try:
+                return cluster.api.get(f"/dags/{DAG_ID}")["dag_id"] == DAG_ID
+            except requests.HTTPError:
+                return False
+
+        _wait(dag_parsed, f"{DAG_ID} to be parsed", cluster, procs)
+        for worker in WORKERS:
+            _wait(lambda w=worker: re.search(r"\bready\.", cluster.log(w)), f"{worker} ready", cluster, procs)
+        yield cluster
+    finally:
+        for proc in procs.values():
+            stop_tree(proc)
+
+
+def _gold(path: Path, day: str) -> dict:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        rows = con.execute(
+            "select country, orders, customers, units, gross_revenue, cancelled_revenue, net_revenue "
+            "from gold.daily_country_sales where sales_date = ?",
+            [day],
+        ).fetchall()
+    finally:
+        con.close()
+    return {(day, country): tuple(figures) for country, *figures in rows}
+
+
+def _reaches(downstream: dict[str, list[str]], start: str, goal: str) -> bool:
+    seen, todo = set(), [start]
+    while todo:
+        task = todo.pop()
+        if task == goal:
+            return True
+        if task not in seen:
+            seen.add(task)
+            todo.extend(downstream.get(task, []))
+    return False
+
+
+def test_a_real_day_on_celery_workers_spreads_tasks_and_keeps_one_duckdb_writer(
+    celery_cluster, s3_env, day_files
+):
+    s = settings()
+    client = minio_client_from_env()
+    ensure_buckets(client, [s.raw_bucket])
+    day = date.fromisoformat(DAY)
+    land_files(client, s.raw_bucket, s.raw_prefix, source_day_files(day_files, Batch(day, day)))
+
+    api = celery_cluster.api
+    unpaused = api.http.patch(f"{api.url}/api/v2/dags/{DAG_ID}", json={"is_paused": False}, timeout=30)
+    unpaused.raise_for_status()
+    started = time.monotonic()
+    posted = api.http.post(
+        f"{api.url}/api/v2/dags/{DAG_ID}/dagRuns",
+        json={"logical_date": None, "conf": {"start_date": DAY, "end_date": DAY}},
+        timeout=30,
+    )
+    assert posted.status_code == 200, posted.text
+    state, tis = api.wait_for_run(posted.json()["dag_run_id"], timeout=1200)
+    took = time.monotonic() - started
+    assert state == "success", (sorted((t["task_id"], t["state"]) for t in tis), celery_cluster.tails())
+    assert len(tis) >= 20 and {t["state"] for t in tis} == {"success"}
+
+    # Every task went through the test's Celery queue and ran in one of the two workers,
+    # and both workers ran tasks.
+    assert {t["queue"] for t in tis} == {celery_cluster.queue}
+    per_worker = Counter(t["hostname"] for t in tis)
+    assert set(per_worker) == set(WORKERS), per_worker
+    for worker in WORKERS:
+        assert "retail_elt" in celery_cluster.log(worker)  # the worker's own log shows its tasks
+
+    # The warehouse pool: DuckDB writers ran one at a time, across both workers, although
+    # the DAG has writers that nothing but the pool keeps apart.
+    writers = sorted((t for t in tis if t["pool"] == s.warehouse_pool), key=lambda t: t["start_date"])
+    assert len(writers) >= 15
+    assert {t["hostname"] for t in writers} == set(WORKERS)
+    for before, after in itertools.pairwise(writers):
+        assert after["start_date"] >= before["end_date"], (before["task_id"], after["task_id"])
+    tasks = api.get(f"/dags/{DAG_ID}/tasks")["tasks"]
+    downstream = {t["task_id"]: t["downstream_task_ids"] for t in tasks}
+    writer_ids = [t["task_id"] for t in writers]
+    independent = [
+        (a, b)
+        for i, a in enumerate(writer_ids)
+        for b in writer_ids[i + 1 :]
+        if not _reaches(downstream, a, b) and not _reaches(downstream, b, a)
+    ]
+    assert independent, "no two writers could have run at once: the pool check above proves nothing"
+
+    expected = daily_country_sales_from_raw([day_files / f"{DAY}.csv.gz"])
+    assert _gold(s.warehouse_path, DAY) == expected
+    assert _gold(s.serving_path, DAY) == expected
+    print(
+        f"CeleryExecutor run of {DAY}: {state} in {took:.0f}s; tasks per worker {dict(per_worker)}; "
+        f"{len(writers)} warehouse writers, {len(independent)} independent pairs, none overlapping"
+    )
