@@ -29,7 +29,7 @@ DEMO_FROM ?= 2010-12-01
 DEMO_TO ?= 2010-12-07
 DBT_SOURCES := $(shell find dbt/models dbt/macros dbt/snapshots dbt/tests -type f 2>/dev/null) dbt/dbt_project.yml dbt/profiles.yml
 
-.PHONY: help setup lock s3 s3-stop airflow-init run demo generate docs superset browser-deps test lint airflow bench bench-load clean
+.PHONY: help setup lock s3 s3-stop airflow-init run demo generate docs superset airflow-worker browser-deps compose-deps test lint airflow bench bench-load up down logs ps clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,9 +43,12 @@ $(UV):
 # One virtualenv per tool whose pins clash: Airflow (+ tests), dbt, Soda, Superset, the local S3.
 # Bytecode is compiled at install: Python never has to compile these packages at import
 # time (which matters where PYTHONDONTWRITEBYTECODE is set, and for every task start).
-$(VENV)/airflow/.synced: requirements.txt requirements-dev.txt | $(UV)
+# The Airflow venv also holds the test tools; the Docker image leaves them out
+# (AIRFLOW_REQUIREMENTS=requirements.txt, see Dockerfile).
+AIRFLOW_REQUIREMENTS ?= requirements.txt requirements-dev.txt
+$(VENV)/airflow/.synced: $(AIRFLOW_REQUIREMENTS) | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)/airflow
-	$(UV) pip sync --quiet --compile-bytecode --python $(VENV)/airflow/bin/python requirements.txt requirements-dev.txt
+	$(UV) pip sync --quiet --compile-bytecode --python $(VENV)/airflow/bin/python $(AIRFLOW_REQUIREMENTS)
 	touch $@
 
 $(VENV)/%/.synced: requirements-%.txt | $(UV)
@@ -109,6 +112,9 @@ docs: setup ## Build the dbt docs (models, tests, lineage, business rules) and s
 	cd dbt && WAREHOUSE_PATH=$(DOCS_WAREHOUSE) ../$(VENV)/dbt/bin/dbt docs serve --profiles-dir . \
 		--target-path $(RUNTIME_DIR)/dbt-docs --host 127.0.0.1 --port $(DBT_DOCS_PORT) --no-browser
 
+airflow-worker: setup ## A Celery worker for AIRFLOW_EXECUTOR=CeleryExecutor (README: Scaling out); start one per terminal or host
+	$(CLI) component celery worker
+
 superset: setup ## Set up Superset, import the dashboards (superset/assets) and serve them on 127.0.0.1:SUPERSET_PORT
 	PYTHONPATH=$(CURDIR) $(AIRFLOW_PY) -m include.serving.superset up
 
@@ -124,9 +130,18 @@ browser-deps: ## Install Chromium for the browser tests from Debian's packages (
 	fi
 	@$(CHROMIUM) --version 2>/dev/null
 
+# The compose file's static tests also run Debian's docker-compose (1.29) `config` on it:
+# it validates the file without a Docker engine.
+compose-deps: ## Install docker-compose for validating docker-compose.yaml without Docker (apt; root or sudo)
+	@if ! command -v docker-compose >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; \
+	fi
+	@docker-compose version --short
+
 # Two pytest workers, a test file each at a time (files share expensive module fixtures).
 PYTEST_WORKERS ?= 2
-test: setup browser-deps ## Run the test suite (unit, DAG integrity, dbt, gates, end-to-end and browser tests) [PYTEST_WORKERS=2]
+test: setup browser-deps compose-deps ## Run the test suite (unit, DAG integrity, dbt, gates, end-to-end, scale-out, compose, browser) [PYTEST_WORKERS=2]
 	$(VENV)/airflow/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 lint: $(VENV)/airflow/.synced $(VENV)/dbt/.synced ## ruff on Python, sqlfluff on the dbt models
@@ -140,6 +155,26 @@ bench: setup s3 ## Time the DAG parse and the whole shipped history (219 days) i
 bench-load: setup s3 ## S3 -> staging rows/s for a large generated day vs DuckDB's own read_csv from local disk [ROWS=2000000]
 	PYTHONPATH=$(CURDIR) $(AIRFLOW_PY) -m include.ingest.bench --rows $(or $(ROWS),2000000)
 
-clean: ## DESTRUCTIVE: delete .runtime/ (warehouse, Airflow DB, logs) and dbt/target
+# ---- the Docker Compose stack (docker-compose.yaml; needs a Docker engine) -----------------
+
+# .env.example first, then .env: the same layering `make` itself uses.
+COMPOSE ?= docker compose -p lakehouse-elt --env-file .env.example $(if $(wildcard .env),--env-file .env)
+
+up: ## Build the images and start the whole stack (MinIO, PostgreSQL, Redis, Airflow on Celery, Superset); waits until healthy
+	$(COMPOSE) up --detach --build --wait
+	@echo "Airflow: http://localhost:$(AIRFLOW_PORT)  Superset: http://localhost:$(SUPERSET_PORT)  MinIO console: http://localhost:$(MINIO_CONSOLE_PORT)"
+
+down: ## Stop the stack; keeps its volumes (warehouse, serving file, metadata, raw files)
+	$(COMPOSE) down
+
+logs: ## Follow the stack's logs [SERVICE=airflow-scheduler]
+	$(COMPOSE) logs --follow --tail 200 $(SERVICE)
+
+ps: ## The stack's services and their health
+	$(COMPOSE) ps
+
+clean: ## DESTRUCTIVE: delete .runtime/ (warehouse, Airflow DB, logs), dbt/target, and the stack's volumes
 	-PYTHONPATH=$(CURDIR) $(AIRFLOW_PY) -m include.storage.local_s3 stop
 	rm -rf $(RUNTIME_DIR) dbt/target dbt/logs
+	@if docker info >/dev/null 2>&1; then $(COMPOSE) down --volumes --remove-orphans; \
+	else echo "no Docker engine here: no compose volumes to delete"; fi

@@ -177,6 +177,7 @@ def component(s: Settings, args: list[str]) -> None:
     if not args:
         raise ValueError("component needs the airflow command to run, e.g. `component scheduler`")
     env = airflow_env(s)
+    write_admin_password(env)  # the API server's users; harmless for the other components
     os.execvpe(_airflow()[0], _airflow(*args), env)
 
 
@@ -196,7 +197,7 @@ def _batch(args: argparse.Namespace) -> Batch:
     return Batch(date.fromisoformat(args.start), date.fromisoformat(args.end))
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m include.cli", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("init", help="create/upgrade the Airflow metadata DB and the pool")
@@ -211,7 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("airflow", help="start the local Airflow UI (airflow standalone)")
     comp = sub.add_parser("component", help="run one Airflow component: `airflow ARGS...`")
     comp.add_argument("args", nargs=argparse.REMAINDER, help="e.g. scheduler | celery worker -q default")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     s = settings()
     try:
         if args.command == "init":

@@ -8,7 +8,7 @@ local-only defaults); `make superset` and the tests set these variables.
 * SUPERSET_HOME         where Superset keeps its state (default .runtime/superset).
 
 Dashboards read only the serving file, opened read-only with external access disabled: see
-superset/assets/databases/ (the connection) and include/serving/superset_assets.py (import).
+superset/assets/databases/ (the connection) and include/serving/superset.py (import).
 """
 
 import os

@@ -7,6 +7,9 @@ and the compose stack's init do the same steps:
     python -m include.serving.superset init     # metadata DB, admin user, roles (idempotent)
     python -m include.serving.superset import   # the dashboards, into a running Superset
     python -m include.serving.superset up       # init + serve on 127.0.0.1 + import, foreground
+    python -m include.serving.superset init --import  # init, then import through a private
+                                                      # server on 127.0.0.1 (compose's init)
+    python -m include.serving.superset serve    # gunicorn in the foreground (compose's web)
 
 The dashboards are the YAML bundle under superset/assets/ (databases/, datasets/, charts/,
 dashboards/, metadata.yaml: Superset's own export format). `${SERVING_PATH}` in it is
@@ -25,7 +28,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from include.config import PROJECT_ROOT, Settings, settings
@@ -219,6 +222,21 @@ def import_assets(ss: SupersetSettings, serving_path: Path, assets_dir: Path = A
     SupersetClient(ss).import_assets(bundle(serving_path, assets_dir))
 
 
+def init_and_import(s: Settings, ss: SupersetSettings) -> None:
+    """init, then import the dashboards through a Superset that only this process can reach
+    (127.0.0.1), stopped afterwards: the compose stack's one-shot `superset-init`."""
+    init(ss)
+    private = replace(ss, host="127.0.0.1")
+    proc = start(private, ss.home / "superset-init.log")
+    try:
+        wait_healthy(private, proc)
+        import_assets(private, s.serving_path)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=60)
+
+
 def up(s: Settings, ss: SupersetSettings) -> int:
     """init, serve, import; stays in the foreground until Ctrl-C (or SIGTERM)."""
     print(f"setting up Superset in {ss.home} ...", flush=True)
@@ -249,18 +267,28 @@ def up(s: Settings, ss: SupersetSettings) -> int:
         stop()
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m include.serving.superset", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("command", choices=("init", "import", "up", "bundle"))
+    parser.add_argument("command", choices=("init", "import", "up", "serve", "bundle"))
+    parser.add_argument("--import", dest="and_import", action="store_true", help="init: import too")
     parser.add_argument("--out", type=Path, help="bundle: write the ZIP here")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     s = settings()
     ss = superset_settings(s)
     try:
-        if args.command == "init":
+        if args.command == "init" and args.and_import:
+            init_and_import(s, ss)
+            print(f"Superset initialised in {ss.home}; dashboards imported (serving file {s.serving_path})")
+        elif args.command == "init":
             init(ss)
+        elif args.command == "serve":
+            os.execvpe(serve_command(ss)[0], serve_command(ss), superset_env(ss))
         elif args.command == "import":
             import_assets(ss, s.serving_path)
             print(f"dashboards imported into {ss.url}")

@@ -7,7 +7,7 @@ start them (`python -m include.cli component ...`). The run must succeed with it
 spread across both workers, while the warehouse pool still lets one DuckDB writer run at a
 time, and gold must equal the raw file read in plain Python.
 
-Without PostgreSQL or Redis the test skips and says why; with LAKEHOUSE_REQUIRE_SCALEOUT=1
+Without PostgreSQL or Redis the test skips and says why; with LAKEHOUSE_NO_SKIP=1
 (which `.ci/run` sets) the same condition fails it, so CI always runs it.
 """
 
@@ -35,30 +35,12 @@ from include.storage.landing import ensure_buckets, land_files, minio_client_fro
 from tests.airflow_api import DAG_ID, AirflowApi, stop_tree
 from tests.conftest import PROJECT_ROOT, _free_port
 from tests.helpers import daily_country_sales_from_raw
+from tests.services import POSTGRES_URL, REDIS_URL, require_postgres_and_redis
 
-REQUIRE_FLAG = "LAKEHOUSE_REQUIRE_SCALEOUT"
-POSTGRES_URL = os.environ.get("SCALEOUT_POSTGRES_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = os.environ.get("SCALEOUT_REDIS_URL") or "redis://127.0.0.1:6379/0"
 PYTHON = PROJECT_ROOT / ".venv" / "airflow" / "bin" / "python"
 WORKERS = ("worker-1", "worker-2")
 DAY = "2010-12-02"
 ADMIN_PASSWORD = "scaleout-test-admin"
-
-
-def _unavailable() -> str | None:
-    import psycopg2
-    import redis
-
-    problems = []
-    try:
-        psycopg2.connect(POSTGRES_URL, connect_timeout=3).close()
-    except psycopg2.Error as exc:
-        problems.append(f"no PostgreSQL at {POSTGRES_URL} ({str(exc).strip()})")
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
-    except redis.RedisError as exc:
-        problems.append(f"no Redis at {REDIS_URL} ({exc})")
-    return "; ".join(problems) or None
 
 
 @pytest.fixture(scope="module")
@@ -67,15 +49,7 @@ def services():
     import psycopg2
     from sqlalchemy.engine import make_url
 
-    missing = _unavailable()
-    if missing:
-        reason = (
-            f"the CeleryExecutor test needs PostgreSQL and Redis: {missing}. Set SCALEOUT_POSTGRES_URL / "
-            "SCALEOUT_REDIS_URL, or see README, 'Scaling out'"
-        )
-        if os.environ.get(REQUIRE_FLAG) == "1":
-            pytest.fail(f"{reason} ({REQUIRE_FLAG}=1 requires this test to run)")
-        pytest.skip(reason)
+    require_postgres_and_redis("the CeleryExecutor test")
     name = f"lakehouse_scaleout_{uuid.uuid4().hex[:10]}"
     admin = psycopg2.connect(POSTGRES_URL)
     admin.autocommit = True
