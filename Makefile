@@ -160,8 +160,8 @@ bench-load: setup s3 ## S3 -> staging rows/s for a large generated day vs DuckDB
 # .env.example first, then .env: the same layering `make` itself uses.
 COMPOSE ?= docker compose -p lakehouse-elt --env-file .env.example $(if $(wildcard .env),--env-file .env)
 
-up: ## Build the images and start the whole stack (MinIO, PostgreSQL, Redis, Airflow on Celery, Superset); waits until healthy
-	$(COMPOSE) up --detach --build --wait
+up: ## Build the images and start the whole stack (MinIO, PostgreSQL, Redis, Airflow on Celery, Superset); waits until healthy [WORKERS=1]
+	$(COMPOSE) up --detach --build --wait --scale airflow-worker=$(or $(WORKERS),1)
 	@echo "Airflow: http://localhost:$(AIRFLOW_PORT)  Superset: http://localhost:$(SUPERSET_PORT)  MinIO console: http://localhost:$(MINIO_CONSOLE_PORT)"
 
 down: ## Stop the stack; keeps its volumes (warehouse, serving file, metadata, raw files)

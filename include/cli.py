@@ -177,7 +177,8 @@ def component(s: Settings, args: list[str]) -> None:
     if not args:
         raise ValueError("component needs the airflow command to run, e.g. `component scheduler`")
     env = airflow_env(s)
-    write_admin_password(env)  # the API server's users; harmless for the other components
+    if args[0] == "api-server":
+        write_admin_password(env)  # the users the API server's auth manager reads
     os.execvpe(_airflow()[0], _airflow(*args), env)
 
 
