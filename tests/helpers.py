@@ -97,6 +97,23 @@ def daily_country_sales_from_raw(paths: list[Path]) -> dict[tuple[str, str], tup
 # ---- building a warehouse without Airflow (the real loader and the real dbt project) ----
 
 
+def gold_daily_country_sales(path: Path, day: str) -> dict[tuple[str, str], tuple]:
+    """One day of `gold.daily_country_sales` from a warehouse or serving file, keyed and
+    shaped as `daily_country_sales_from_raw` returns it."""
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        rows = con.execute(
+            "select country, orders, customers, units, gross_revenue, cancelled_revenue, net_revenue "
+            "from gold.daily_country_sales where sales_date = ?",
+            [day],
+        ).fetchall()
+    finally:
+        con.close()
+    return {(day, country): tuple(figures) for country, *figures in rows}
+
+
 def stage_files(
     warehouse: Path, files: dict[str, Path], run_id: str, loaded_at: datetime | None = None
 ) -> None:

@@ -8,29 +8,14 @@ from __future__ import annotations
 import time
 from datetime import date
 
-import duckdb
-
 from include.config import settings
 from include.pipeline.batch import Batch
 from include.storage.landing import ensure_buckets, land_files, minio_client_from_env, source_day_files
 from tests.airflow_api import AirflowApi
-from tests.helpers import daily_country_sales_from_raw
+from tests.helpers import daily_country_sales_from_raw, gold_daily_country_sales
 
 DAY = "2010-12-03"
 LANDED = Batch(date(2010, 12, 1), date(2010, 12, 3))
-
-
-def _gold(path, day: str) -> dict:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        rows = con.execute(
-            "select country, orders, customers, units, gross_revenue, cancelled_revenue, net_revenue "
-            "from gold.daily_country_sales where sales_date = ?",
-            [day],
-        ).fetchall()
-    finally:
-        con.close()
-    return {(day, country): tuple(figures) for country, *figures in rows}
 
 
 def test_trigger_a_landed_day_from_the_airflow_ui(airflow_ui, s3_env, day_files, browser, artifacts_dir):
@@ -86,5 +71,5 @@ def test_trigger_a_landed_day_from_the_airflow_ui(airflow_ui, s3_env, day_files,
     print(f"UI-triggered run of {DAY}: {state} {took:.0f}s after landing")
 
     expected = {k: v for k, v in daily_country_sales_from_raw([day_files / f"{DAY}.csv.gz"]).items()}
-    assert _gold(s.warehouse_path, DAY) == expected
-    assert _gold(s.serving_path, DAY) == expected  # published for the dashboards
+    assert gold_daily_country_sales(s.warehouse_path, DAY) == expected
+    assert gold_daily_country_sales(s.serving_path, DAY) == expected  # published for the dashboards

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import duckdb
 import pytest
 import requests
 
@@ -34,7 +33,7 @@ from include.pipeline.batch import Batch
 from include.storage.landing import ensure_buckets, land_files, minio_client_from_env, source_day_files
 from tests.airflow_api import DAG_ID, AirflowApi, stop_tree
 from tests.conftest import PROJECT_ROOT, _free_port
-from tests.helpers import daily_country_sales_from_raw
+from tests.helpers import daily_country_sales_from_raw, gold_daily_country_sales
 from tests.services import POSTGRES_URL, REDIS_URL, require_postgres_and_redis
 
 PYTHON = PROJECT_ROOT / ".venv" / "airflow" / "bin" / "python"
@@ -181,19 +180,6 @@ def celery_cluster(services, s3_env, tmp_path, monkeypatch):
             stop_tree(proc)
 
 
-def _gold(path: Path, day: str) -> dict:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        rows = con.execute(
-            "select country, orders, customers, units, gross_revenue, cancelled_revenue, net_revenue "
-            "from gold.daily_country_sales where sales_date = ?",
-            [day],
-        ).fetchall()
-    finally:
-        con.close()
-    return {(day, country): tuple(figures) for country, *figures in rows}
-
-
 def _reaches(downstream: dict[str, list[str]], start: str, goal: str) -> bool:
     seen, todo = set(), [start]
     while todo:
@@ -257,8 +243,8 @@ def test_a_real_day_on_celery_workers_spreads_tasks_and_keeps_one_duckdb_writer(
     assert independent, "no two writers could have run at once: the pool check above proves nothing"
 
     expected = daily_country_sales_from_raw([day_files / f"{DAY}.csv.gz"])
-    assert _gold(s.warehouse_path, DAY) == expected
-    assert _gold(s.serving_path, DAY) == expected
+    assert gold_daily_country_sales(s.warehouse_path, DAY) == expected
+    assert gold_daily_country_sales(s.serving_path, DAY) == expected
     print(
         f"CeleryExecutor run of {DAY}: {state} in {took:.0f}s; tasks per worker {dict(per_worker)}; "
         f"{len(writers)} warehouse writers, {len(independent)} independent pairs, none overlapping"
