@@ -139,10 +139,11 @@ compose-deps: ## Install docker-compose for validating docker-compose.yaml witho
 	fi
 	@docker-compose version --short
 
-# Two pytest workers, a test file each at a time (files share expensive module fixtures).
+# Two pytest workers, a test file each at a time (files share expensive module fixtures),
+# the slowest files first (tests/conftest.py orders them).
 PYTEST_WORKERS ?= 2
 test: setup browser-deps compose-deps ## Run the test suite (unit, DAG integrity, dbt, gates, end-to-end, scale-out, compose, browser) [PYTEST_WORKERS=2]
-	$(VENV)/airflow/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(VENV)/airflow/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: $(VENV)/airflow/.synced $(VENV)/dbt/.synced ## ruff on Python, sqlfluff on the dbt models
 	$(VENV)/airflow/bin/ruff check .

@@ -150,3 +150,27 @@ def day_files() -> Path:
     if not DAY_FILES.is_dir():
         pytest.fail(f"{DAY_FILES} is missing: the shipped day files are part of the project")
     return DAY_FILES
+
+
+# `make test` hands whole files to two xdist workers (--dist loadfile, in collection order,
+# --no-loadscope-reorder). The files that each run Airflow for minutes go first, so that no
+# worker is left running one of them alone at the end while the other idles.
+SLOW_FILES_FIRST = (
+    "tests/e2e/test_retail_elt_failures_e2e.py",
+    "tests/e2e/test_retail_elt_e2e.py",
+    "tests/scaleout/",
+    "tests/browser/test_airflow_ui.py",
+    "tests/browser/test_superset_dashboards.py",
+    "tests/quality/",
+    "tests/dbt/",
+)
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        return next(
+            (i for i, prefix in enumerate(SLOW_FILES_FIRST) if item.nodeid.startswith(prefix)),
+            len(SLOW_FILES_FIRST),
+        )
+
+    items.sort(key=rank)
