@@ -5,7 +5,9 @@ stack's containers (`python -m include.cli component ...`) run Airflow the same 
 
 The executor and the metadata database come from the environment (`.env.example`):
 LocalExecutor on SQLite by default; CeleryExecutor with AIRFLOW_DATABASE_URL (PostgreSQL)
-and CELERY_BROKER_URL (Redis) to scale out. An explicit AIRFLOW__SECTION__KEY always wins.
+and CELERY_BROKER_URL (Redis) to scale out. For those, the JWT secret, the API host and the
+auth manager's users, an explicit AIRFLOW__SECTION__KEY wins; the paths below (home, logs,
+DAGs, plugins) are always the platform's.
 """
 
 from __future__ import annotations

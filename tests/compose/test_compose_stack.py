@@ -236,7 +236,7 @@ def test_the_image_installs_the_requirement_files_make_setup_installs():
             if line.startswith("RUN make "):
                 synced = _synced_requirements(shlex.split(line.split("&&")[0])[2:])
                 for venv, files in synced.items():
-                    assert set(files) <= copied | set(), f"{stage}: {files} synced but not all copied"
+                    assert set(files) <= copied, f"{stage}: {files} synced but not all copied"
                     in_image[venv] = files
     # Every venv but the S3 stand-in (the stack runs real MinIO) is in an image, from the
     # same pinned files, without the test tools.

@@ -114,8 +114,6 @@ def celery_cluster(services, s3_env, tmp_path, monkeypatch):
         "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
         "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.scaleout.worker_identity.hostname",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(_free_port()),
-        # Run the DAG file's parse loop often enough that the test need not wait for it.
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         # The schedule starts today: no catch-up run is due, only the run the test triggers.
         "RETAIL_ELT_START_DATE": datetime.now(UTC).date().isoformat(),
         "SERVING_PATH": str(runtime / "serving" / "lakehouse_serving.duckdb"),
