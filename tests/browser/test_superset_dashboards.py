@@ -6,13 +6,12 @@ raw files."""
 
 from __future__ import annotations
 
-import calendar
 import csv
 import json
 import shutil
 import threading
 import time
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 
 import duckdb
@@ -22,6 +21,14 @@ from include.serving.publish import publish
 from include.serving.superset import ASSETS_DIR, import_assets
 from tests.browser.conftest import SUPERSET_PASSWORD
 from tests.helpers import daily_country_sales_from_raw
+from tests.superset_charts import (
+    EXPECTED,
+    assert_charts_show,
+    from_serving,
+    from_superset,
+    norm,
+    saved_chart_data,
+)
 
 DASHBOARDS = {
     "sales": [
@@ -39,98 +46,6 @@ DASHBOARDS = {
         "File loads",
     ],
 }
-
-# Per chart: how to read what Superset returned ("long" = one (x, series, value) per point of
-# a time series; "rows" = the rows as they are; "ordered" = rows, order kept) and the same
-# question written directly against the serving file.
-EXPECTED = {
-    "Net revenue per day": (
-        "long",
-        "select sales_date, 'Net revenue', sum(net_revenue) from gold.daily_country_sales group by 1",
-    ),
-    "Orders and customers per day": (
-        "long",
-        "select sales_date, 'Orders', sum(orders) from gold.daily_country_sales group by 1 "
-        "union all select sales_date, 'Customers', sum(customers) from gold.daily_country_sales group by 1",
-    ),
-    "Net revenue by country": (
-        "long",
-        "select country, 'Net revenue', sum(net_revenue) from gold.daily_country_sales group by 1",
-    ),
-    "Cancelled revenue per day": (
-        "long",
-        "select sales_date, 'Cancelled revenue', sum(cancelled_revenue) "
-        "from gold.daily_country_sales group by 1",
-    ),
-    "Top 10 products by net revenue": (
-        "ordered",
-        "select stock_code, description, orders, units_sold, net_revenue, cancellation_rate "
-        "from gold.product_performance where is_product order by net_revenue desc limit 10",
-    ),
-    "Monthly cohort retention": (
-        "rows",
-        "select months_since_first, cohort_month, max(retention_rate) "
-        "from gold.monthly_customer_cohorts group by 1, 2",
-    ),
-    "Customers per RFM segment": ("rows", "select rfm_segment, count(*) from gold.customer_rfm group by 1"),
-    "Gate check outcomes per batch": (
-        "long",
-        "select interval_start, outcome, count(*) from audit.dq_check_results group by 1, 2",
-    ),
-    "Quarantined rows and rejected files per landing day": (
-        "long",
-        "select partition_date, 'Quarantined rows', sum(rows_quarantined) from audit.file_loads "
-        "where status <> 'superseded' group by 1 union all "
-        "select partition_date, 'Rejected files', count(*) filter (where status = 'rejected') "
-        "from audit.file_loads where status <> 'superseded' group by 1",
-    ),
-    "Checks that warned or failed": (
-        "rows",
-        "select scanned_at, layer, dataset, check_name, outcome, measured_value, interval_start, "
-        "interval_end from audit.dq_check_results where outcome <> 'pass'",
-    ),
-    "File loads": (
-        "rows",
-        "select partition_date, key, status, rows_in, rows_loaded, rows_duplicate, rows_quarantined, reason, "
-        "loaded_at from audit.file_loads",
-    ),
-}
-
-
-def _norm(value):
-    """One comparable form for values from DuckDB and from Superset's JSON (which sends
-    temporal values as epoch milliseconds, UTC; the warehouse's are naive UTC)."""
-    if isinstance(value, datetime):
-        return round(calendar.timegm(value.utctimetuple()) * 1000 + value.microsecond / 1000, 3)
-    if isinstance(value, date):
-        return float(calendar.timegm(value.timetuple()) * 1000)
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int | float | Decimal):
-        return round(float(value), 3)
-    return value
-
-
-def _from_superset(shape: str, result: dict, width: int | None = None) -> list:
-    """Superset's rows; `width` keeps the first columns (a heatmap adds its own rank column)."""
-    columns, rows = result["colnames"][:width], result["data"]
-    if shape == "long":
-        x = columns[0]
-        return sorted(
-            (_norm(row[x]), series, _norm(row[series]))
-            for row in rows
-            for series in columns[1:]
-            if row[series] is not None
-        )
-    table = [tuple(_norm(row[c]) for c in columns) for row in rows]
-    return table if shape == "ordered" else sorted(table, key=repr)
-
-
-def _from_serving(con, shape: str, sql: str) -> list:
-    rows = [tuple(_norm(v) for v in row) for row in con.execute(sql).fetchall()]
-    if shape == "ordered":
-        return rows
-    return sorted(rows) if shape == "long" else sorted(rows, key=repr)
 
 
 def _login(page, url: str) -> None:
@@ -208,14 +123,13 @@ def test_dashboards_render_and_show_the_serving_data(superset, served, browser, 
 
     con = duckdb.connect(str(served["serving"]), read_only=True)
     try:
+        assert_charts_show(con, seen)
         for name, (shape, sql) in EXPECTED.items():
-            want = _from_serving(con, shape, sql)
-            width = None if shape == "long" else len(con.execute(sql).description)
-            got = _from_superset(shape, seen[name], width)
-            assert got == want, f"{name}: Superset showed {got[:5]}..., the serving file holds {want[:5]}..."
-            assert want or name == "Checks that warned or failed", f"{name}: the fixture should give it data"
+            assert from_serving(con, shape, sql), f"{name}: the fixture should give it data"
+        # The charts' saved query contexts answer the same through the chart-data API.
+        assert_charts_show(con, saved_chart_data(client))
         # The data-quality dashboard shows the fixture's real problems.
-        problems = _from_serving(con, "rows", EXPECTED["Checks that warned or failed"][1])
+        problems = from_serving(con, "rows", EXPECTED["Checks that warned or failed"][1])
         assert problems and all(p[1] == "bronze" and p[4] == "warn" for p in problems), problems
         quarantined = con.execute("select sum(rows_quarantined) from audit.file_loads").fetchone()[0]
         assert quarantined == 1
@@ -237,8 +151,8 @@ def test_dashboards_render_and_show_the_serving_data(superset, served, browser, 
     per_day: dict[str, Decimal] = {}
     for (day, _country), figures in raw.items():
         per_day[day] = per_day.get(day, Decimal(0)) + figures[5]
-    shown = {x: v for x, _series, v in _from_superset("long", seen["Net revenue per day"])}
-    assert shown == {_norm(date.fromisoformat(d)): _norm(v) for d, v in per_day.items()}
+    shown = {x: v for x, _series, v in from_superset("long", seen["Net revenue per day"])}
+    assert shown == {norm(date.fromisoformat(d)): norm(v) for d, v in per_day.items()}
 
 
 def test_reimport_applies_changed_charts_without_duplicates(superset, tmp_path):
