@@ -22,10 +22,11 @@ whole range in one run (`make run FROM=… TO=…` does this).
    warehouse, and they keep the last good gold when a gate fails.
 
 ### Schedule
-Day D's run covers the data interval [D, D+1) and starts once D is over. The schedule starts
-at `RETAIL_ELT_START_DATE` (default 2010-12-01, the first day of the shipped history) with
-catch-up: unpausing creates one run per day since then. To load a long history quickly, run
-one ranged batch instead (`make run FROM=… TO=…`).
+Day D's run covers the data interval [D, D+1) and starts once D is over. Catch-up is off
+(`RETAIL_ELT_CATCHUP=false`): unpausing the DAG queues the latest finished day only, never one
+run per day since `RETAIL_ELT_START_DATE`. To load history, land it and trigger **one** run
+for the whole range (below; `make run FROM=… TO=…` does both), or use Airflow's backfill
+(`airflow backfill create --dag-id retail_elt --from-date … --to-date …`, one run per day).
 
 Every task that opens the warehouse runs in the 1-slot `WAREHOUSE_POOL` pool (DuckDB allows
 one writer).
@@ -68,7 +69,9 @@ SETTINGS = settings()
     # Airflow 3, start D's run at D 00:00 and wait for files that cannot have landed yet.
     schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
     start_date=SETTINGS.schedule_start,
-    catchup=True,
+    # Off by default: unpausing a fresh install queues the latest day only, not one run per
+    # day since start_date. History: one ranged run, or `airflow backfill create`.
+    catchup=SETTINGS.catchup,
     max_active_runs=1,
     tags=["lakehouse", "retail", "elt", "dbt", "soda"],
     doc_md=__doc__,

@@ -42,6 +42,7 @@ class Settings:
     landing_grace_hours: float
     sensor_timeout_hours: float
     schedule_start: datetime
+    catchup: bool
     lookback_days: int
     max_rejected_share: float
     task_retries: int
@@ -84,6 +85,7 @@ def settings() -> Settings:
         revenue_warn_factor=float(_env("REVENUE_BAND_WARN_FACTOR", "5")),
         revenue_fail_factor=float(_env("REVENUE_BAND_FAIL_FACTOR", "20")),
         retry_delay_seconds=float(_env("TASK_RETRY_DELAY_SECONDS", "120")),
+        catchup=_env("RETAIL_ELT_CATCHUP", "false").lower() in ("1", "true", "yes"),
         schedule_start=datetime.combine(
             date.fromisoformat(_env("RETAIL_ELT_START_DATE", "2010-12-01")), datetime.min.time(), tzinfo=UTC
         ),
