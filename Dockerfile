@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # lakehouse-elt images, built by `make up` (docker compose build). Two targets on one base:
 #
 #   airflow   every Airflow service (API server, scheduler, DAG processor, triggerer, Celery
@@ -12,7 +11,11 @@
 ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS base
-ENV PYTHONUNBUFFERED=1 \
+# A UTF-8 locale whatever the base image sets: the DAG, the dbt docs and the metadata hold
+# non-ASCII text, and Python's default encodings follow LANG.
+ENV LANG=C.UTF-8 \
+    LC_ALL=C.UTF-8 \
+    PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     UV_LINK_MODE=copy \
     UV_NO_CACHE=1

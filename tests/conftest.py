@@ -153,9 +153,11 @@ def day_files() -> Path:
 
 
 # `make test` hands whole files to two xdist workers (--dist loadfile, in collection order,
-# --no-loadscope-reorder). The files that each run Airflow for minutes go first, so that no
-# worker is left running one of them alone at the end while the other idles.
+# --no-loadscope-reorder). The files that each run Airflow (or the Docker stack) for minutes
+# go first, so that no worker is left running one of them alone at the end while the other
+# idles.
 SLOW_FILES_FIRST = (
+    "tests/stack/",
     "tests/e2e/test_retail_elt_failures_e2e.py",
     "tests/e2e/test_retail_elt_e2e.py",
     "tests/scaleout/",

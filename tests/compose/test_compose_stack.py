@@ -1,12 +1,12 @@
-"""The Docker Compose stack, validated without a Docker engine.
+"""The Docker Compose stack's files, checked statically (the stack itself runs for real in
+tests/stack).
 
-There is no Docker engine here, so `docker compose up` cannot run in these tests. What can be
-checked is checked against the real files and the real code: the compose file and the
-Dockerfile are parsed; the requirement files the image installs are compared with the ones
-`make setup` installs (both read from make's own dry run); every command a container runs is
-parsed by the project's CLI or asked for `--help` by the pinned Airflow; ports and paths are
-compared with the settings the code computes; Debian's docker-compose validates the file;
-the PostgreSQL init script runs against a real PostgreSQL.
+These checks run against the real files and the real code, in seconds and without a Docker
+engine: the compose file and the Dockerfile are parsed; the requirement files the image
+installs are compared with the ones `make setup` installs (both read from make's own dry
+run); every command a container runs is parsed by the project's CLI or asked for `--help` by
+the pinned Airflow; ports and paths are compared with the settings the code computes; Docker
+Compose v2 validates the file; the PostgreSQL init script runs against a real PostgreSQL.
 """
 
 from __future__ import annotations
@@ -192,12 +192,17 @@ def test_every_variable_is_in_env_example_and_no_credential_is_literal(services)
                 assert VARIABLE.search(value), f"{name}: {key} is written into the compose file"
 
 
+def _compose_v2() -> list[str]:
+    found = shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True)
+    if not found or found.returncode:
+        skip_or_fail("Docker Compose v2 is not installed (`make docker-deps` installs it)")
+    return ["docker", "compose"]
+
+
 def test_the_compose_file_validates_with_docker_compose():
-    validator = shutil.which("docker-compose")
-    if validator is None:
-        skip_or_fail("docker-compose is not installed (`make compose-deps` installs Debian's package)")
+    validator = _compose_v2()
     proc = subprocess.run(
-        [validator, "--env-file", str(ENV_EXAMPLE), "-f", str(COMPOSE_FILE), "config", "-q"],
+        [*validator, "--env-file", str(ENV_EXAMPLE), "-f", str(COMPOSE_FILE), "config", "-q"],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -212,7 +217,7 @@ def test_the_compose_file_validates_with_docker_compose():
     try:
         broken_file.write_text(yaml.safe_dump(broken))
         proc = subprocess.run(
-            [validator, "--env-file", str(ENV_EXAMPLE), "-f", str(broken_file), "config", "-q"],
+            [*validator, "--env-file", str(ENV_EXAMPLE), "-f", str(broken_file), "config", "-q"],
             cwd=PROJECT_ROOT,
             capture_output=True,
             text=True,
@@ -307,6 +312,9 @@ def test_every_command_the_containers_run_exists(services):
                 mounts = dict(v.rsplit(":", 2)[:2] for v in service["volumes"] if v.startswith("./"))
                 host = next(h for h, c in mounts.items() if script.startswith(c))
                 assert (PROJECT_ROOT / host / Path(script).name).is_file(), (name, script)
+            elif program == "airflow":
+                proc = _airflow_help(line[1:])
+                assert proc.returncode == 0, (name, line, proc.stderr[-2000:])
             elif program == "chown":
                 continue
             else:
