@@ -12,13 +12,16 @@ MAKEFLAGS += --no-print-directory
 # Settings: the environment wins over .env, which wins over .env.example, as with docker
 # compose and dotenv. (A makefile assignment beats the environment in make, so the value
 # each setting had in the environment is saved before the files are read and put back after.)
+# Only the settings are exported to what make runs: exporting every make variable would hand
+# make's own ones (COMPOSE, VENV, ...) to a nested make, which would take them over its own.
 ENV_FILES := .env.example $(wildcard .env)
-SETTINGS_FROM_ENV := $(foreach v,$(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' $(ENV_FILES)),$(if $(filter environment,$(origin $(v))),$(v)))
+SETTING_NAMES := $(sort $(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' $(ENV_FILES)))
+SETTINGS_FROM_ENV := $(foreach v,$(SETTING_NAMES),$(if $(filter environment,$(origin $(v))),$(v)))
 $(foreach v,$(SETTINGS_FROM_ENV),$(eval _from_env.$(v) := $$(value $(v))))
 include .env.example
 -include .env
 $(foreach v,$(SETTINGS_FROM_ENV),$(eval $(v) = $$(_from_env.$(v))))
-export
+export $(SETTING_NAMES)
 
 PYTHON ?= python3.11
 UV_VERSION := 0.13.8
@@ -175,7 +178,7 @@ bench-load: setup s3 ## S3 -> staging rows/s for a large generated day vs DuckDB
 # ---- the Docker Compose stack (docker-compose.yaml; needs a Docker engine) -----------------
 
 # .env.example first, then .env: the same layering `make` itself uses.
-COMPOSE ?= docker compose --project-name $(COMPOSE_PROJECT_NAME) --env-file .env.example $(if $(wildcard .env),--env-file .env)
+COMPOSE = docker compose --project-name $(COMPOSE_PROJECT_NAME) --env-file .env.example $(if $(wildcard .env),--env-file .env)
 
 up: ## Build the images and start the whole stack (MinIO, PostgreSQL, Redis, Airflow on Celery, Superset); waits until healthy [WORKERS=1]
 	$(COMPOSE) up --detach --build --wait --scale airflow-worker=$(or $(WORKERS),1)

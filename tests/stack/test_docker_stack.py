@@ -207,10 +207,21 @@ def _gold_matches_raw(stack: Stack, tmp_path: Path, days: list[str]) -> None:
         con.close()
 
 
+def _created(image: str) -> datetime:
+    created = docker("image", "inspect", "--format", "{{.Created}}", image).stdout.strip()
+    return datetime.strptime(created[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+
+
 def test_make_up_starts_every_service_healthy(stack):
+    started = datetime.now(UTC)
     output = stack.make("up", f"WORKERS={WORKERS}", name="up-first")
     assert "Airflow: http://localhost:" in output
     _assert_healthy(stack)
+    # When the two project images were done (an image's Created is its last layer's commit).
+    built = [_created(image) for image in ("lakehouse-elt-airflow:0.1.0", "lakehouse-elt-superset:0.1.0")]
+    build_seconds = (max(built) - started).total_seconds()
+    stack.timings["up-first: images built"] = build_seconds
+    stack.timings["up-first: built to healthy"] = stack.timings["up-first"] - build_seconds
 
 
 def test_unpausing_a_fresh_stack_queues_only_the_latest_day(stack):
@@ -258,6 +269,15 @@ def test_the_quick_start_runs_the_pipeline_on_both_celery_workers(stack, tmp_pat
     assert all(ti["state"] == "success" for ti in tis), [(t["task_id"], t["state"]) for t in tis]
     stack.timings["first run: dag run"] = _seconds(runs[0]["start_date"], runs[0]["end_date"])
     _gold_matches_raw(stack, tmp_path, _days(first, last))
+
+    # A task's log, as the UI shows it (written by a worker container, read by the API server).
+    dbt_ti = next(t for t in tis if t["task_id"] == "dbt_gold.daily_country_sales_model_build")
+    log = api.http.get(
+        f"{api.url}/api/v2/dags/{DAG_ID}/dagRuns/{runs[0]['dag_run_id']}/taskInstances/{dbt_ti['task_id']}/logs/1",
+        headers={"Accept": "text/plain"},
+        timeout=60,
+    )
+    assert log.status_code == 200 and "daily_country_sales" in log.text, log.text[:2000]
 
 
 def _seconds(start: str, end: str) -> float:

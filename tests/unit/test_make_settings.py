@@ -72,3 +72,19 @@ def test_an_exported_setting_reaches_what_make_runs(project):
     out = _dry_run(project, "docs", "-o", "setup", WAREHOUSE_PATH="/data/wh.duckdb")
     docs = [line for line in out.splitlines() if "dbt docs generate" in line]
     assert docs and all("WAREHOUSE_PATH=/data/wh.duckdb" in line for line in docs), out[-2000:]
+
+
+def test_a_make_run_by_make_takes_the_settings_of_its_own_environment(project):
+    # `make test` runs pytest, whose stack test runs `make up` / `make stack-demo` with its own
+    # project name: nothing the outer make exported may override that (it once exported its
+    # COMPOSE command line, which the inner make's `COMPOSE ?=` then took over).
+    (project / "outer.mk").write_text(
+        "include Makefile\n.PHONY: outer\nouter:\n"
+        "\tCOMPOSE_PROJECT_NAME=inner-project $(MAKE) -n stack-demo\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in _settings_names()}
+    command = ["make", "-f", "outer.mk", "outer"]
+    out = subprocess.run(command, cwd=project, env=clean, capture_output=True, text=True, check=True).stdout
+    compose_lines = [line for line in out.splitlines() if line.startswith("docker compose")]
+    assert len(compose_lines) == 2, out  # land, then trigger
+    assert all("--project-name inner-project " in line for line in compose_lines), out
