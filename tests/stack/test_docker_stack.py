@@ -82,6 +82,9 @@ class Stack:
         assert proc.returncode == 0, (
             f"make {' '.join(args)} failed ({proc.returncode}):\n{text[-6000:]}\n{self.ps()}"
         )
+        # Never anyone else's stack: every compose call make made was for this test's project.
+        projects = set(re.findall(r"--project-name (\S+)", text))
+        assert projects <= {self.project}, f"make {' '.join(args)} ran compose for {projects}"
         return text
 
     def compose(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
