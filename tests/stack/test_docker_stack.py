@@ -43,6 +43,7 @@ RUNTIME = "/opt/lakehouse/.runtime"
 WAREHOUSE = f"{RUNTIME}/warehouse/lakehouse.duckdb"
 SERVING = f"{RUNTIME}/serving/lakehouse_serving.duckdb"
 SETTINGS_FILES = [PROJECT_ROOT / ".env.example", PROJECT_ROOT / ".env"]
+TEST_PROJECT_PREFIX = "lakehouse-elt-test-"
 
 
 def _setting_names() -> set[str]:
@@ -134,6 +135,25 @@ class Stack:
         return SupersetClient(ss)
 
 
+def _of_test_projects(*list_command: str, id_field: str) -> list[str]:
+    label = "com.docker.compose.project"
+    out = docker(*list_command, "--format", f'{{{{.{id_field}}}}} {{{{.Label "{label}"}}}}').stdout
+    return [
+        fields[0]
+        for fields in (line.split() for line in out.splitlines())
+        if len(fields) > 1 and fields[1].startswith(TEST_PROJECT_PREFIX)
+    ]
+
+
+def _remove_stale_test_stacks() -> None:
+    """Containers and volumes of an earlier test stack whose run was killed before its teardown
+    (its `restart: always` services would come back with the daemon)."""
+    if containers := _of_test_projects("ps", "--all", id_field="ID"):
+        docker("rm", "--force", "--volumes", *containers)
+    if volumes := _of_test_projects("volume", "ls", id_field="Name"):
+        docker("volume", "rm", "--force", *volumes)
+
+
 @pytest.fixture(scope="module")
 def stack():
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
@@ -143,7 +163,8 @@ def stack():
         images = ensure_pinned_images()
         print(f"docker engine: {how}; pinned images ({time.monotonic() - started:.0f}s):\n{images.report()}")
         (ARTIFACTS / "images.txt").write_text(images.report() + "\n" + json.dumps(images.seconds) + "\n")
-        project = f"lakehouse-elt-test-{uuid.uuid4().hex[:8]}"
+        _remove_stale_test_stacks()
+        project = f"{TEST_PROJECT_PREFIX}{uuid.uuid4().hex[:8]}"
         # The user's settings files apply, as for `make up`; the test gives the stack its own
         # name and ports, a short heartbeat timeout and retry delay (the killed worker), and no
         # landing grace (the scheduled run of a day without files).
