@@ -298,7 +298,7 @@ def test_the_quick_start_runs_the_pipeline_on_both_celery_workers(stack, tmp_pat
     dbt_ti = next(t for t in tis if t["task_id"] == "dbt_gold.daily_country_sales_model_build")
     log = api.http.get(
         f"{api.url}/api/v2/dags/{DAG_ID}/dagRuns/{runs[0]['dag_run_id']}/taskInstances/{dbt_ti['task_id']}/logs/1",
-        headers={"Accept": "text/plain"},
+        headers={"Accept": "application/json"},
         timeout=60,
     )
     assert log.status_code == 200 and "daily_country_sales" in log.text, log.text[:2000]
