@@ -18,11 +18,11 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from include.config import Settings
+from include.config import Settings, environment
 
 
 def airflow_env(s: Settings, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ if base is None else base)
+    env = environment(base)
     venv_bin = str(Path(sys.executable).parent)
     airflow_home = env.get("AIRFLOW_HOME") or str(s.runtime_dir / "airflow")
     # Spelled out (not left to airflow.cfg) so a copied Airflow home never points at its

@@ -7,19 +7,19 @@ local `make superset` / `make docs` addresses built from SUPERSET_PORT / DBT_DOC
 
 from __future__ import annotations
 
-import os
+from include.config import setting
 
 SUPERSET_DASHBOARDS = (("Sales", "sales"), ("Customers", "customers"), ("Data quality", "data-quality"))
 
 
 def superset_url() -> str:
-    url = os.environ.get("SUPERSET_PUBLIC_URL", "").strip()
-    return (url or f"http://127.0.0.1:{os.environ.get('SUPERSET_PORT') or 8088}").rstrip("/")
+    url = setting("SUPERSET_PUBLIC_URL")
+    return (url or f"http://127.0.0.1:{setting('SUPERSET_PORT', '8088')}").rstrip("/")
 
 
 def dbt_docs_url() -> str:
-    url = os.environ.get("DBT_DOCS_PUBLIC_URL", "").strip()
-    return (url or f"http://127.0.0.1:{os.environ.get('DBT_DOCS_PORT') or 8081}").rstrip("/")
+    url = setting("DBT_DOCS_PUBLIC_URL")
+    return (url or f"http://127.0.0.1:{setting('DBT_DOCS_PORT', '8081')}").rstrip("/")
 
 
 def external_views() -> list[dict]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
-import os
 import subprocess
 from collections import defaultdict
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+from include.config import environment
 from include.ingest.load import load_files
 from include.storage.layout import RawObject, raw_key
 
@@ -135,7 +135,7 @@ def stage_files(
 
 def run_dbt(warehouse: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     """Run dbt on `warehouse`, keeping target/ and logs/ out of the project (Cosmos reads its manifest)."""
-    env = {**os.environ, "WAREHOUSE_PATH": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {**environment(), "WAREHOUSE_PATH": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     command = [str(DBT), *args, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT)]
     command += ["--target-path", str(tmp_path / "dbt-target"), "--log-path", str(tmp_path / "dbt-logs")]
     proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)

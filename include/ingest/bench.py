@@ -33,16 +33,17 @@ DAY = date(2011, 9, 15)
 
 
 def _s3_client():
-    import os
-
     import boto3
 
+    from include.config import environment
+
+    env = environment()
     return boto3.client(
         "s3",
-        endpoint_url=os.environ["S3_ENDPOINT_URL"],
-        aws_access_key_id=os.environ["S3_ACCESS_KEY"],
-        aws_secret_access_key=os.environ["S3_SECRET_KEY"],
-        region_name=os.environ.get("S3_REGION") or "us-east-1",
+        endpoint_url=env["S3_ENDPOINT_URL"],
+        aws_access_key_id=env["S3_ACCESS_KEY"],
+        aws_secret_access_key=env["S3_SECRET_KEY"],
+        region_name=env.get("S3_REGION") or "us-east-1",
     )
 
 

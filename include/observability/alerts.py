@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import smtplib
 import urllib.request
 from collections.abc import Mapping
@@ -120,7 +119,10 @@ class SmtpNotifier:
 
 
 def notifiers_from_env(env: Mapping[str, str] | None = None) -> list[Notifier]:
-    env = os.environ if env is None else env
+    if env is None:
+        from include.config import environment
+
+        env = environment()
     notifiers: list[Notifier] = []
     if env.get("ALERT_SLACK_WEBHOOK_URL"):
         notifiers.append(SlackWebhookNotifier(env["ALERT_SLACK_WEBHOOK_URL"]))

@@ -31,7 +31,7 @@ import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from include.config import PROJECT_ROOT, Settings, settings
+from include.config import PROJECT_ROOT, Settings, environment, settings
 
 ASSETS_DIR = PROJECT_ROOT / "superset" / "assets"
 CONFIG_FILE = PROJECT_ROOT / "superset" / "superset_config.py"
@@ -58,23 +58,24 @@ class SupersetSettings:
 
 def superset_settings(s: Settings | None = None) -> SupersetSettings:
     s = s or settings()
-    venvs = Path(os.environ.get("LAKEHOUSE_VENV_DIR") or PROJECT_ROOT / ".venv")
+    env = environment()
+    venvs = Path(env.get("LAKEHOUSE_VENV_DIR") or PROJECT_ROOT / ".venv")
     return SupersetSettings(
-        home=Path(os.environ.get("SUPERSET_HOME") or s.runtime_dir / "superset"),
-        host=os.environ.get("SUPERSET_HOST") or "127.0.0.1",
-        port=int(os.environ.get("SUPERSET_PORT") or 8088),
-        username=os.environ.get("SUPERSET_ADMIN_USERNAME") or "admin",
-        password=os.environ.get("SUPERSET_ADMIN_PASSWORD", ""),
+        home=Path(env.get("SUPERSET_HOME") or s.runtime_dir / "superset"),
+        host=env.get("SUPERSET_HOST") or "127.0.0.1",
+        port=int(env.get("SUPERSET_PORT") or 8088),
+        username=env.get("SUPERSET_ADMIN_USERNAME") or "admin",
+        password=env.get("SUPERSET_ADMIN_PASSWORD", ""),
         venv=venvs / "superset",
     )
 
 
 def superset_env(ss: SupersetSettings) -> dict[str, str]:
-    if not os.environ.get("SUPERSET_SECRET_KEY"):
+    env = {k: v for k, v in environment().items() if k != "PYTHONPATH"}
+    if not env.get("SUPERSET_SECRET_KEY"):
         raise RuntimeError("SUPERSET_SECRET_KEY is not set (see .env.example)")
     if not ss.password:
         raise RuntimeError("SUPERSET_ADMIN_PASSWORD is not set (see .env.example)")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(
         {
             "SUPERSET_CONFIG_PATH": str(CONFIG_FILE),

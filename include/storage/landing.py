@@ -7,7 +7,6 @@ already in the landing layout (`invoice_date=YYYY-MM-DD/<files>`).
 
 from __future__ import annotations
 
-import os
 import re
 from collections import defaultdict
 from datetime import date
@@ -48,9 +47,12 @@ def minio_client_from_env():
     """A `minio.Minio` client for S3_ENDPOINT_URL with S3_ACCESS_KEY / S3_SECRET_KEY."""
     from minio import Minio
 
-    endpoint = os.environ.get("S3_ENDPOINT_URL", "")
-    access_key = os.environ.get("S3_ACCESS_KEY", "")
-    secret_key = os.environ.get("S3_SECRET_KEY", "")
+    from include.config import environment
+
+    env = environment()
+    endpoint = env.get("S3_ENDPOINT_URL", "")
+    access_key = env.get("S3_ACCESS_KEY", "")
+    secret_key = env.get("S3_SECRET_KEY", "")
     url = urlparse(endpoint)
     if url.scheme not in ("http", "https") or not url.netloc:
         raise S3SettingsError(f"S3_ENDPOINT_URL={endpoint!r} is not an http(s) URL")
@@ -61,7 +63,7 @@ def minio_client_from_env():
         access_key=access_key,
         secret_key=secret_key,
         secure=url.scheme == "https",
-        region=os.environ.get("S3_REGION") or "us-east-1",
+        region=env.get("S3_REGION") or "us-east-1",
     )
 
 

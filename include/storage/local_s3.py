@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
-from include.config import settings
+from include.config import setting, settings
 
 
 class LocalS3Error(RuntimeError):
@@ -29,7 +29,7 @@ class LocalS3Error(RuntimeError):
 
 
 def _endpoint() -> tuple[str, str, int]:
-    endpoint = os.environ.get("S3_ENDPOINT_URL", "http://127.0.0.1:9000")
+    endpoint = setting("S3_ENDPOINT_URL", "http://127.0.0.1:9000")
     url = urlparse(endpoint)
     if url.hostname not in ("127.0.0.1", "localhost"):
         raise LocalS3Error(
