@@ -6,6 +6,8 @@ from pathlib import Path
 
 import duckdb
 
+from include.storage import warehouse
+
 # Schemas in pipeline order; the summary counts every table and view in them.
 LAYER_SCHEMAS = ("staging", "bronze", "silver", "snapshots", "gold")
 
@@ -45,7 +47,7 @@ def newest_gate_results(con: duckdb.DuckDBPyConnection) -> list[tuple]:
 def print_summary(warehouse_path: Path) -> None:
     if not warehouse_path.exists():
         raise FileNotFoundError(f"no warehouse at {warehouse_path}: run `make run` first")
-    con = duckdb.connect(str(warehouse_path), read_only=True)
+    con = warehouse.connect(warehouse_path, read_only=True)
     try:
         print(f"warehouse: {warehouse_path}\n")
         print(_table(["layer", "table", "rows"], layer_counts(con)))

@@ -45,6 +45,7 @@ from include.ingest.formats import (
     detect_format,
     missing_required,
 )
+from include.storage import warehouse
 from include.storage.layout import RawObject
 
 log = logging.getLogger(__name__)
@@ -550,7 +551,7 @@ def load_files(
     `fetch(objects, into_dir) -> {key: local path}` downloads the files the plan needs.
     """
     warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(warehouse_path))
+    con = warehouse.connect(warehouse_path)
     result = LoadResult(files_seen=len(listed))
     try:
         ensure_tables(con)
@@ -779,7 +780,7 @@ class RejectedShare:
 
 def rejected_share(warehouse_path: Path, days: list[date]) -> RejectedShare:
     """How much of the current file versions of `days` was rejected or quarantined."""
-    con = duckdb.connect(str(warehouse_path), read_only=True)
+    con = warehouse.connect(warehouse_path, read_only=True)
     try:
         ensure_exists = con.execute(
             "select count(*) from information_schema.tables "

@@ -3,40 +3,34 @@
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import duckdb
 
+from include.storage import warehouse
+
 log = logging.getLogger(__name__)
 
 
-def write_rows(warehouse_path: Path, ddl: str, table: str, rows: list[tuple], attempts: int = 5) -> bool:
-    """Create `table` if needed and insert `rows`; retry briefly if the file is locked.
+def write_rows(warehouse_path: Path, ddl: str, table: str, rows: list[tuple]) -> bool:
+    """Create `table` if needed and insert `rows` (waiting while another process holds the file).
 
     Returns False (and logs) instead of raising: an audit row that cannot be written must not
     turn a successful task into a failed one, nor hide the error of a failed one.
     """
     if not rows:
         return True
-    for attempt in range(attempts):
+    try:
+        warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+        con = warehouse.connect(warehouse_path)
         try:
-            warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-            con = duckdb.connect(str(warehouse_path))
-            try:
-                con.execute("create schema if not exists audit")
-                con.execute(ddl)
-                placeholders = ", ".join("?" for _ in rows[0])
-                con.executemany(f"insert into {table} values ({placeholders})", rows)
-            finally:
-                con.close()
-            return True
-        except duckdb.IOException as exc:  # another process holds the file: wait a little
-            if attempt == attempts - 1:
-                log.error("could not write %d row(s) to %s: %s", len(rows), table, exc)
-                return False
-            time.sleep(0.5 * (attempt + 1))
-        except duckdb.Error as exc:
-            log.error("could not write %d row(s) to %s: %s", len(rows), table, exc)
-            return False
-    return False
+            con.execute("create schema if not exists audit")
+            con.execute(ddl)
+            placeholders = ", ".join("?" for _ in rows[0])
+            con.executemany(f"insert into {table} values ({placeholders})", rows)
+        finally:
+            con.close()
+        return True
+    except duckdb.Error as exc:
+        log.error("could not write %d row(s) to %s: %s", len(rows), table, exc)
+        return False

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import duckdb
 
+from include.storage import warehouse
+
 log = logging.getLogger(__name__)
 
 SERVED_SCHEMAS = ("gold", "audit")
@@ -38,7 +40,10 @@ def publish(warehouse_path: Path, serving_path: Path) -> Published:
     try:
         con = duckdb.connect(str(staging_file))
         try:
-            con.execute(f"attach '{warehouse_path}' as warehouse (read_only)")
+            warehouse.wait_for_lock(
+                lambda: con.execute(f"attach '{warehouse_path}' as warehouse (read_only)"),
+                f"attaching {warehouse_path} read-only",
+            )
             found = con.execute(
                 "select schema_name, table_name from duckdb_tables() "
                 "where database_name = 'warehouse' and schema_name in (select unnest(?::varchar[])) "
