@@ -58,7 +58,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, PokeReturnValue, chain
 
 from include.config import settings
 from include.pipeline import callbacks, tasks
-from include.transform.cosmos_config import dbt_layer_group
+from include.transform.cosmos_config import dbt_layer_group, wire_watchers
 
 SETTINGS = settings()
 
@@ -120,17 +120,20 @@ def retail_elt():
     def publish(**context) -> dict:
         return tasks.publish(context)
 
+    bronze, silver, gold = (dbt_layer_group(layer, SETTINGS) for layer in ("bronze", "silver", "gold"))
     chain(
         wait_for_raw_files(),
         load_raw_files(),
-        dbt_layer_group("bronze", SETTINGS),
+        bronze,
         soda_gate.override(task_id="gate_bronze")("bronze"),
-        dbt_layer_group("silver", SETTINGS),
+        silver,
         soda_gate.override(task_id="gate_silver")("silver"),
-        dbt_layer_group("gold", SETTINGS),
+        gold,
         soda_gate.override(task_id="gate_gold")("gold"),
         publish(),
     )
+    for layer in (bronze, silver, gold):
+        wire_watchers(layer)
 
 
 retail_elt()

@@ -11,6 +11,7 @@ from typing import Any
 import duckdb
 
 from include.observability.audit import write_rows
+from include.storage import warehouse
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +38,12 @@ DBT_SCHEMAS = ("bronze", "silver", "snapshots", "gold")
 
 
 def dbt_node_name(task_id: str) -> str | None:
-    """'dbt_gold.fct_orders_model_build' -> 'fct_orders'; None for other tasks."""
-    if not task_id.startswith("dbt_") or "." not in task_id:
-        return None
-    name = task_id.split(".", 1)[1]
-    for suffix in ("_model_build", "_snapshot_build", "_run", "_build"):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
+    """The dbt model or snapshot a task builds ('dbt_gold.fct_orders.run' -> 'fct_orders');
+    None for every other task (the layer's producer, a model's tests, the Python tasks)."""
+    parts = task_id.split(".")
+    if len(parts) == 3 and parts[0].startswith("dbt_") and parts[2] in ("run", "snapshot"):
+        return parts[1]
+    return None
 
 
 def relation_rows(warehouse_path: Path, name: str) -> int | None:
@@ -52,7 +51,7 @@ def relation_rows(warehouse_path: Path, name: str) -> int | None:
     if not warehouse_path.exists():
         return None
     try:
-        con = duckdb.connect(str(warehouse_path), read_only=True)
+        con = warehouse.connect(warehouse_path, read_only=True)
     except duckdb.Error:
         return None
     try:

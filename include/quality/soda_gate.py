@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -19,8 +18,9 @@ from pathlib import Path
 
 import duckdb
 
-from include.config import Settings
+from include.config import Settings, environment
 from include.pipeline.batch import Batch
+from include.storage import warehouse
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,8 @@ LAYERS = ("bronze", "silver", "gold")
 SCAN_TIMEOUT_SECONDS = 600
 # soda exit codes: 0 all pass, 1 warnings, 2 failures, 3 errors
 _EXIT_FAILURES = 2
+# What DuckDB says when another process holds the file (a scan error, exit code 3).
+_LOCK_HELD = "Could not set lock on file"
 
 
 class GateFailed(RuntimeError):
@@ -124,26 +126,34 @@ def run_scan(layer: str, batch: Batch, settings: Settings) -> GateResult:
             str(settings.soda_dir / "checks" / layer),
         ]
         env = {
-            **os.environ,
+            **environment(),
             "HOME": str(_soda_home(settings)),
             "WAREHOUSE_PATH": str(settings.warehouse_path),
         }
-        proc = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=settings.soda_dir,
-            timeout=SCAN_TIMEOUT_SECONDS,
-            check=False,
-        )
-        output = proc.stdout + proc.stderr
+
+        def scan() -> tuple[int, str]:
+            proc = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=settings.soda_dir,
+                timeout=SCAN_TIMEOUT_SECONDS,
+                check=False,
+            )
+            output = proc.stdout + proc.stderr
+            if proc.returncode > _EXIT_FAILURES and _LOCK_HELD in output:
+                # Soda could not open the warehouse: another process holds it for a moment.
+                raise duckdb.IOException(f"{_LOCK_HELD}: {output[-500:]}")
+            return proc.returncode, output
+
+        exit_code, output = warehouse.wait_for_lock(scan, f"soda {layer} scan")
         results = json.loads(results_file.read_text()) if results_file.exists() else {}
-    return parse_results(layer, proc.returncode, results, output)
+    return parse_results(layer, exit_code, results, output)
 
 
 def record(warehouse_path: Path, gate: GateResult, batch: Batch, run_id: str, scanned_at: datetime) -> None:
-    con = duckdb.connect(str(warehouse_path))
+    con = warehouse.connect(warehouse_path)
     try:
         con.execute("create schema if not exists audit")
         con.execute(

@@ -83,7 +83,7 @@ def test_three_real_days_end_to_end_and_rerun_changes_nothing(pipeline, day_file
     assert {state for state, *_ in runs.values()} == {"success"}
     assert all(duration > 0 for _, duration, *_ in runs.values())
     assert runs["load_raw_files"][2:] == (sum(len(r) for r in raw.values()), sum(distinct.values()))
-    assert runs["dbt_gold.fct_order_lines_model_build"][3] == sum(distinct.values())
+    assert runs["dbt_gold.fct_order_lines.run"][3] == sum(distinct.values())
     alert_tables = _query("select count(*) from information_schema.tables where table_name = 'alerts'")
     assert alert_tables == [(0,)]
 

@@ -29,20 +29,31 @@ def test_a_failing_dbt_test_stops_the_models_downstream(pipeline, day_files, tmp
 
     states = pipeline.task_states("2010-12-01", "2010-12-01")
     assert states["gate_silver"] == "success"
-    assert states["dbt_gold.fct_orders_model_build"] == "failed"
+    # The gold layer's one dbt build failed; its retry restored the node states dbt reported
+    # and never reran dbt. The failing test fails fct_orders' test task, and only that task.
+    assert states["dbt_gold.dbt_producer_watcher"] == "skipped"
+    assert states["dbt_gold.fct_orders.run"] == "success"
+    assert states["dbt_gold.fct_orders.test"] == "failed"
+    assert [t for t, state in states.items() if state == "failed"] == ["dbt_gold.fct_orders.test"]
     for task in (
-        "dbt_gold.fct_order_lines_model_build",
-        "dbt_gold.daily_country_sales_model_build",
-        "dbt_gold.customer_rfm_model_build",
+        "dbt_gold.fct_order_lines.run",
+        "dbt_gold.daily_country_sales.run",
+        "dbt_gold.customer_rfm.run",
         "gate_gold",
+        "publish",
     ):
         assert states[task] == "upstream_failed", (task, states)
-    # Dimensions do not depend on the failed fact and were built.
-    assert states["dbt_gold.dim_product_model_build"] == "success"
+    # Dimensions do not depend on the failed fact and were built and tested; their
+    # relationships tests with the fact count for the fact, not for them.
+    for dim in ("dim_product", "dim_date", "dim_country", "dim_customer"):
+        assert states[f"dbt_gold.{dim}.run"] == states[f"dbt_gold.{dim}.test"] == "success", dim
     tables = {t for (t,) in _query("select table_schema || '.' || table_name from information_schema.tables")}
     assert "gold.daily_country_sales" not in tables
     alerts = _query("select kind, task_id from audit.alerts")
-    assert alerts == [("task_failed", "dbt_gold.fct_orders_model_build")]
+    assert alerts == [("task_failed", "dbt_gold.fct_orders.test")]
+    # Failed at once: a failing test repeats on a retry, so the task has one try.
+    tries = _query("select try_number from audit.pipeline_runs where task_id = 'dbt_gold.fct_orders.test'")
+    assert tries == [(1,)]
 
 
 def test_an_inconsistent_invoice_fails_the_silver_gate_and_gold_is_not_built(pipeline, day_files, tmp_path):

@@ -295,7 +295,7 @@ def test_the_quick_start_runs_the_pipeline_on_both_celery_workers(stack, tmp_pat
     _gold_matches_raw(stack, tmp_path, _days(first, last))
 
     # A task's log, as the UI shows it (written by a worker container, read by the API server).
-    dbt_ti = next(t for t in tis if t["task_id"] == "dbt_gold.daily_country_sales_model_build")
+    dbt_ti = next(t for t in tis if t["task_id"] == "dbt_gold.dbt_producer_watcher")
     log = api.http.get(
         f"{api.url}/api/v2/dags/{DAG_ID}/dagRuns/{runs[0]['dag_run_id']}/taskInstances/{dbt_ti['task_id']}/logs/1",
         headers={"Accept": "application/json"},
