@@ -39,7 +39,7 @@ DEMO_FROM ?= 2010-12-01
 DEMO_TO ?= 2010-12-07
 DBT_SOURCES := $(shell find dbt/models dbt/macros dbt/snapshots dbt/tests -type f 2>/dev/null) dbt/dbt_project.yml dbt/profiles.yml
 
-.PHONY: help setup lock s3 s3-stop airflow-init run demo generate docs superset airflow-worker browser-deps docker-deps test lint airflow bench bench-load up down logs ps stack-land stack-run stack-demo clean
+.PHONY: help setup lock s3 s3-stop airflow-init run demo generate docs superset airflow-worker browser-deps docker-deps test lint airflow bench bench-scale bench-load up down logs ps stack-land stack-run stack-demo clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -169,8 +169,11 @@ lint: $(VENV)/airflow/.synced $(VENV)/dbt/.synced ## ruff on Python, sqlfluff on
 	$(VENV)/airflow/bin/ruff format --check .
 	cd dbt && WAREHOUSE_PATH=$(CURDIR)/.runtime/lint.duckdb ../$(VENV)/dbt/bin/sqlfluff lint models
 
-bench: setup s3 ## Time the DAG parse and the whole shipped history (219 days) in one run, per task
-	$(CLI) bench --from $(or $(FROM),2010-12-01) --to $(or $(TO),2011-08-31) --source $(SOURCE)
+bench: setup s3 ## Orchestration cost: FROM..TO-1 as one run, then day TO, each done directly and as the DAG, side by side; DAG parse time [FROM=2010-12-01 TO=2011-08-31]
+	PYTHONPATH=$(CURDIR) $(AIRFLOW_PY) -m include.bench.orchestration --from $(or $(FROM),2010-12-01) --to $(or $(TO),2011-08-31) --source $(SOURCE)
+
+bench-scale: setup s3 ## Daily run at 30 M lines of history vs 0.3 M, serving file size, every chart's query p50/p95 [DAYS=300 ROWS_PER_DAY=100000]
+	PYTHONPATH=$(CURDIR) $(AIRFLOW_PY) -m include.bench.scale --days $(or $(DAYS),300) --rows-per-day $(or $(ROWS_PER_DAY),100000)
 
 bench-load: setup s3 ## S3 -> staging rows/s for a large generated day vs DuckDB's own read_csv from local disk [ROWS=2000000]
 	PYTHONPATH=$(CURDIR) $(AIRFLOW_PY) -m include.ingest.bench --rows $(or $(ROWS),2000000)

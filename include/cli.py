@@ -4,7 +4,6 @@ python -m include.cli init                      # Airflow metadata DB + warehous
 python -m include.cli land --from D --to D [--source DIR]
 python -m include.cli run  --from D --to D [--source DIR]
 python -m include.cli trigger --from D --to D [--no-wait]   # through a running API server
-python -m include.cli bench --from D --to D [--source DIR]
 python -m include.cli summary
 python -m include.cli airflow                   # the local Airflow UI
 python -m include.cli component ARGS...         # one Airflow component: `airflow ARGS...`
@@ -18,6 +17,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
@@ -60,10 +60,16 @@ def land(s: Settings, batch: Batch, source: Path) -> int:
     return count
 
 
-def run(s: Settings, batch: Batch, source: Path | None) -> int:
-    """Land the batch's files (unless source is None), then run the DAG once for the batch."""
-    if source is not None:
-        land(s, batch, source)
+@dataclass(frozen=True)
+class DagRun:
+    ok: bool
+    elapsed: float  # the `airflow dags test` command's wall time
+    rows: list[dict]  # task instances: task_id, state, start_date, end_date
+    log_file: Path
+
+
+def run_dag(s: Settings, batch: Batch) -> DagRun:
+    """Run the DAG once for the batch through Airflow (`airflow dags test`), on what has landed."""
     env = airflow_env(s)
     log_dir = s.runtime_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -76,15 +82,23 @@ def run(s: Settings, batch: Batch, source: Path | None) -> int:
         proc = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
     elapsed = time.monotonic() - started
     rows = task_instances(env, batch)
-    states = [(r["task_id"], r.get("state") or "") for r in rows]
-    for row in rows:
+    states = [r.get("state") or "" for r in rows]
+    ok = proc.returncode == 0 and bool(states) and all(st in ("success", "skipped") for st in states)
+    return DagRun(ok, elapsed, rows, log_file)
+
+
+def run(s: Settings, batch: Batch, source: Path | None) -> int:
+    """Land the batch's files (unless source is None), then run the DAG once for the batch."""
+    if source is not None:
+        land(s, batch, source)
+    result = run_dag(s, batch)
+    for row in result.rows:
         took = _seconds(row)
         took_text = f"{took:6.1f}s" if took is not None else "      -"
         print(f"  {row.get('state') or 'none':>16} {took_text}  {row['task_id']}")
-    ok = proc.returncode == 0 and bool(states) and all(st in ("success", "skipped") for _, st in states)
-    print(f"{DAG_ID} for {batch}: {'succeeded' if ok else 'FAILED'} in {elapsed:.0f}s")
-    if not ok:
-        print(f"see {log_file}", file=sys.stderr)
+    print(f"{DAG_ID} for {batch}: {'succeeded' if result.ok else 'FAILED'} in {result.elapsed:.0f}s")
+    if not result.ok:
+        print(f"see {result.log_file}", file=sys.stderr)
         return 1
     return 0
 
@@ -210,18 +224,6 @@ def parse_seconds() -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def bench(s: Settings, batch: Batch, source: Path) -> int:
-    """Time the DAG file's parse and one run over the batch (the whole history by default)."""
-    parses = sorted(parse_seconds() for _ in range(3))
-    print(f"DAG file parse beyond importing airflow.sdk and cosmos: median {parses[1]:.3f}s of 3")
-    started = time.monotonic()
-    code = run(s, batch, source)
-    print(
-        f"bench: {batch} ({len(batch.days())} calendar days) end to end in {time.monotonic() - started:.0f}s"
-    )
-    return code
-
-
 def summary(s: Settings) -> None:
     from include.reporting import print_summary
 
@@ -259,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m include.cli", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("init", help="create/upgrade the Airflow metadata DB and the pool")
-    for name in ("land", "run", "bench", "trigger"):
+    for name in ("land", "run", "trigger"):
         p = sub.add_parser(name, help=f"{name} a range of days")
         p.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD")
         p.add_argument("--to", dest="end", required=True, help="last day (inclusive), YYYY-MM-DD")
@@ -287,8 +289,6 @@ def main(argv: list[str] | None = None) -> int:
             return run(s, _batch(args), None if args.no_land else args.source)
         elif args.command == "trigger":
             return trigger(s, _batch(args), wait=not args.no_wait)
-        elif args.command == "bench":
-            return bench(s, _batch(args), args.source)
         elif args.command == "summary":
             summary(s)
         elif args.command == "component":
