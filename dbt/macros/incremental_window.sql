@@ -1,13 +1,17 @@
 {#-
     The incremental window of fact and mart models: every day from `window_start()` on is
     deleted and rebuilt (delete+insert), so late and re-delivered raw files correct the days
-    they touch. With the DAG's `batch_start` the window starts `lookback_days` before the
+    they touch. With the batch's first day (the var `batch_start`, or the environment's
+    LAKEHOUSE_BATCH_START, which the DAG sets) the window starts `lookback_days` before the
     batch (the loader sweeps the same lookback for late files); without it, `lookback_days`
-    before the newest day already built.
+    before the newest day already built. The DAG passes the day in the environment, not as a
+    var: dbt reparses the whole project whenever its vars change, and only the files that
+    read an environment variable when that changes.
 -#}
 {% macro window_start(date_column='sales_date') -%}
-    {%- if var('batch_start') -%}
-        (date '{{ var("batch_start") }}' - interval {{ var('lookback_days') | int }} day)::date
+    {%- set batch_start = var('batch_start') or env_var('LAKEHOUSE_BATCH_START', '') -%}
+    {%- if batch_start -%}
+        (date '{{ batch_start }}' - interval {{ var('lookback_days') | int }} day)::date
     {%- else -%}
         (
             select coalesce(max({{ date_column }}), date '1900-01-01')

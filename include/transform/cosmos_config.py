@@ -53,12 +53,19 @@ BATCH_START = "{{ ti.xcom_pull(task_ids='load_raw_files')['batch_start'] }}"
 
 
 def dbt_vars(settings: Settings) -> dict[str, str | int]:
-    return {"batch_start": BATCH_START, "lookback_days": settings.lookback_days}
+    return {"lookback_days": settings.lookback_days}
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:
     """What every dbt process of the pipeline gets (the profile reads these)."""
     return {"WAREHOUSE_PATH": str(settings.warehouse_path), "DBT_THREADS": str(settings.dbt_threads)}
+
+
+def dag_dbt_env(settings: Settings) -> dict[str, str]:
+    """dbt's environment in the DAG: the batch's first day too (macros/incremental_window.sql).
+    Passed in the environment, not as a var, so the vars stay the same from run to run and
+    dbt reuses its partial parse (a changed var makes it reparse the whole project)."""
+    return {**dbt_env(settings), "LAKEHOUSE_BATCH_START": BATCH_START}
 
 
 def project_config(settings: Settings) -> ProjectConfig:
@@ -67,7 +74,7 @@ def project_config(settings: Settings) -> ProjectConfig:
         manifest_path=settings.dbt_manifest_path,
         project_name="lakehouse",
         install_dbt_deps=False,
-        env_vars=dbt_env(settings),
+        env_vars=dag_dbt_env(settings),
     )
 
 
@@ -125,6 +132,9 @@ def dbt_layer_group(layer: str, settings: Settings) -> DbtTaskGroup:
         operator_args={
             "install_deps": False,
             "vars": dbt_vars(settings),
+            # No Airflow assets per model: nothing schedules on them, and each costs a
+            # registration per watcher.
+            "emit_datasets": False,
             # Watchers: a node's failure repeats on a retry (clear the task to rerun it).
             "retries": 0,
             "poke_interval": 2,

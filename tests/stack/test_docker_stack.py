@@ -362,7 +362,21 @@ def test_down_and_up_keep_every_volume(stack, tmp_path):
     assert _state(stack, tmp_path / "after") == before
 
 
-def test_a_worker_killed_during_a_dbt_task_leaves_nothing_doubled(stack, tmp_path):
+def _log(api, run_path: str, task_id: str, try_number: int) -> str:
+    response = api.http.get(
+        f"{api.url}/api/v2{run_path}/taskInstances/{task_id}/logs/{try_number}",
+        headers={"Accept": "application/json"},
+        timeout=60,
+    )
+    response.raise_for_status()
+    return response.text
+
+
+def test_a_worker_killed_during_a_dbt_build_leaves_nothing_doubled(stack, tmp_path):
+    """The silver layer's one `dbt build` (its producer task) loses its worker container after
+    dbt has reported its first model. Airflow fails the lost task (heartbeat timeout) and
+    retries it; Cosmos's retry never reruns the build: it restores the states dbt had
+    reported, and the watcher of every model dbt had not reached runs that model itself."""
     first, last = LATER_DAYS
     stack.make("stack-land", f"FROM={first}", f"TO={last}", name="stack-land")
     api = stack.airflow()
@@ -374,28 +388,53 @@ def test_a_worker_killed_during_a_dbt_task_leaves_nothing_doubled(stack, tmp_pat
     triggered.raise_for_status()
     run_id = triggered.json()["dag_run_id"]
     run_path = f"/dags/{DAG_ID}/dagRuns/{run_id}"
+    producer = "dbt_silver.dbt_producer_watcher"
     by_hostname = {stack.hostname(c["Name"]): c["Name"] for c in stack.containers("airflow-worker")}
 
-    victim = None
+    victim, reported = None, []
     deadline = time.monotonic() + 900
     while victim is None and time.monotonic() < deadline:
-        for ti in api.get(f"{run_path}/taskInstances", limit=100)["task_instances"]:
-            if ti["task_id"].startswith("dbt_silver.") and ti["state"] == "running" and ti["hostname"]:
+        ti = api.get(f"{run_path}/taskInstances/{producer}")
+        if ti["state"] == "running" and ti["hostname"]:
+            keys = api.get(f"{run_path}/taskInstances/{producer}/xcomEntries", limit=100)["xcom_entries"]
+            reported = [
+                k["key"]
+                for k in keys
+                if k["key"].startswith(("model__", "snapshot__"))
+                and k["key"].endswith("_status")
+                and not k["key"].endswith("_tests_status")
+            ]
+            if reported:
                 victim = ti
                 break
-        else:
-            time.sleep(0.5)
-    assert victim is not None, "no silver dbt task was seen running"
-    time.sleep(1)  # inside dbt's work, not its start
+        time.sleep(0.3)
+    assert victim is not None, "the silver build was never seen running with a model done"
     docker("kill", by_hostname[victim["hostname"]])
     killed_at = time.monotonic()
 
     state, tis = api.wait_for_run(run_id, timeout=1800)
     stack.timings["killed worker: kill to run end"] = time.monotonic() - killed_at
-    retried = next(t for t in tis if t["task_id"] == victim["task_id"])
     assert state == "success", [(t["task_id"], t["state"]) for t in tis]
-    assert retried["try_number"] >= 2, retried
-    print(f"killed {victim['task_id']} on {victim['hostname']}; it succeeded on try {retried['try_number']}")
+    retried = next(t for t in tis if t["task_id"] == producer)
+    assert retried["try_number"] >= 2 and retried["state"] == "skipped", retried
+    watchers = [
+        t
+        for t in tis
+        if t["task_id"].startswith("dbt_silver.") and t["task_id"].endswith((".run", ".snapshot"))
+    ]
+    ran_dbt = [
+        t["task_id"]
+        for t in watchers
+        if "Falling back to running" in _log(api, run_path, t["task_id"], t["try_number"])
+    ]
+    print(
+        f"killed {producer} on {victim['hostname']} after {len(reported)} node(s) reported; "
+        f"{len(ran_dbt)} of {len(watchers)} silver watchers then ran their own model: {ran_dbt}"
+    )
+    # Nodes dbt had reported were read from the restored states; every other one was rebuilt
+    # by its own watcher (dbt waits for the warehouse lock while a sibling holds it).
+    # (dbt may have reported a few more between the listing above and the kill.)
+    assert 0 < len(ran_dbt) <= len(watchers) - len(reported), (reported, ran_dbt)
     _gold_matches_raw(stack, tmp_path, _days(FIRST_DAYS[0], LATER_DAYS[1]))
 
     # `make up` brings the killed worker back.
