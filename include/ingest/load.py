@@ -21,10 +21,12 @@ For every file: rows_in = rows_loaded + rows_duplicate + rows_quarantined.
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import signal
 import tempfile
+import zlib
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,10 +42,11 @@ from include.ingest.formats import (
     PARQUET,
     REQUIRED_COLUMNS,
     FileRejected,
-    check_gzip,
+    count_rows,
     csv_header,
     detect_format,
     missing_required,
+    record_bytes,
 )
 from include.storage import warehouse
 from include.storage.layout import RawObject
@@ -61,8 +64,8 @@ class LoadError(RuntimeError):
     """The load could not run; nothing of it was written."""
 
 
-class RejectedShareExceeded(RuntimeError):
-    """The batch loaded, but too much of it was rejected: someone must look at the source."""
+class RowsUnaccounted(LoadError):
+    """A file's rows do not add up to what was staged, duplicate and quarantined (a defect)."""
 
 
 @dataclass
@@ -77,6 +80,7 @@ class FileLoad:
     rows_loaded: int = 0
     rows_duplicate: int = 0
     rows_quarantined: int = 0
+    rows_expected: int | None = None  # the independent reader's count
 
 
 @dataclass
@@ -177,6 +181,10 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         )
         """
     )
+    # The row's original bytes as the file holds them (CSV and JSON Lines rows), and where
+    # they are in the file version (key, etag): a row too long to copy is found there.
+    for column, kind in (("raw_bytes", "blob"), ("byte_offset", "bigint"), ("byte_length", "bigint")):
+        con.execute(f"alter table {QUARANTINE_TABLE} add column if not exists {column} {kind}")
 
 
 # ---- planning ----------------------------------------------------------------------------
@@ -264,12 +272,18 @@ def _extra_json(columns: tuple[str, ...]) -> str:
     return _json_object_sql(extra) if extra else "null::json"
 
 
-def _read_csv_group(
-    con: duckdb.DuckDBPyConnection, columns: tuple[str, ...], files: list[tuple[str, Path]], name: str
+def _read_numbered(
+    con: duckdb.DuckDBPyConnection,
+    files: list[tuple[str, Path]],
+    name: str,
+    reader: str,
+    select: str,
 ) -> None:
-    """Read CSV files sharing one header in one statement into view `name`; bad lines too.
+    """Read files sharing one layout in one statement; keep every row's physical row number.
 
-    The rows are read once into a table; the view adds keys and row numbers without copying.
+    Makes `{name}_rows` (the rows read, `select` over `reader`), `{name}_rejects` (lines the
+    reader could not read: row number, raw text, reason) and the view `{name}_numbered`
+    (key, row_number, the selected columns) over the good rows, without copying them.
     """
     con.execute(f"create or replace temp table {name}_keys (filename varchar, key varchar)")
     con.executemany(f"insert into {name}_keys values (?, ?)", [(str(p), k) for k, p in files])
@@ -277,28 +291,29 @@ def _read_csv_group(
     con.execute(
         f"""
         create or replace temp table {name}_rows as
-        select filename, ordinality as ord, {_Q}, {_extra_json(columns)} as _extra
-        from read_csv({_sql_list([p for _, p in files])}, {_csv_options(columns)},
+        select filename, ordinality as ord, {select}
+        from read_csv({_sql_list([p for _, p in files])}, {reader}, filename = true,
                       ignore_errors = true, store_rejects = true,
                       rejects_table = '_csv_reject_errors', rejects_scan = '_csv_reject_scans')
              with ordinality
         """
     )
-    # Malformed lines: their physical line number (the header is line 1) and the raw text.
+    # Lines the reader rejected: their row number (the header is line 1 of a CSV file) and
+    # text. A line can have several errors (one per column); the first column's names it.
+    header_lines = 1 if "header = true" in reader else 0
     con.execute(
         f"""
         create or replace temp table {name}_rejects as
-        select s.file_path as filename, e.line - 1 as row_number, any_value(e.csv_line) as raw,
-               arg_min(e.error_type || ': ' || e.error_message, e.column_idx) as reason
+        select s.file_path as filename, e.line - {header_lines} as row_number, any_value(e.csv_line) as raw,
+               arg_min(e.error_type || ': ' || e.error_message, coalesce(e.column_idx, -1)) as reason
         from _csv_reject_errors e join _csv_reject_scans s using (scan_id, file_id)
         group by all
         """
     )
     con.execute("drop table _csv_reject_errors; drop table _csv_reject_scans")
     # The ordinal runs over all files in list order, one contiguous range per file, and skips
-    # malformed lines. Good row i of a file (i = ord - the file's first ord + 1) is data row
-    # i + #{j : r_j - j < i}, with r1 < r2 < ... that file's malformed data rows.
-    columns_sql = ", ".join(f'g."{c}"' for c in RAW_COLUMNS)
+    # rejected lines. Good row i of a file (i = ord - the file's first ord + 1) is data row
+    # i + #{j : r_j - j < i}, with r1 < r2 < ... that file's rejected rows.
     has_rejects = con.execute(f"select count(*) from {name}_rejects").fetchone()[0] > 0
     shifted = "g.good_index + coalesce(s.shift, 0)" if has_rejects else "g.good_index"
     shift_join = (
@@ -312,7 +327,7 @@ def _read_csv_group(
     )
     con.execute(
         f"""
-        create or replace temp view {name} as
+        create or replace temp view {name}_numbered as
         with gaps as (
             select filename,
                    row_number - row_number() over (partition by filename order by row_number) as gap,
@@ -324,11 +339,24 @@ def _read_csv_group(
             select g.*, g.ord - o.offset as good_index
             from {name}_rows g join {name}_offsets o using (filename)
         )
-        select k.key, {shifted} as row_number, {columns_sql}, g._extra,
-               null::varchar as raw, null::varchar as reason
+        select k.key, {shifted} as row_number, g.* exclude (filename, ord, good_index)
         from good g
         join {name}_keys k using (filename)
         {shift_join}
+        """
+    )
+
+
+def _read_csv_group(
+    con: duckdb.DuckDBPyConnection, columns: tuple[str, ...], files: list[tuple[str, Path]], name: str
+) -> None:
+    """CSV files sharing one header, read once into view `name`: good rows and rejected lines."""
+    _read_numbered(con, files, name, _csv_options(columns), f"{_Q}, {_extra_json(columns)} as _extra")
+    con.execute(
+        f"""
+        create or replace temp view {name} as
+        select key, row_number, {_Q}, _extra, null::varchar as raw, null::varchar as reason
+        from {name}_numbered
         union all
         select k.key, r.row_number, {", ".join("null" for _ in RAW_COLUMNS)}, null, r.raw,
                'malformed CSV line: ' || r.reason
@@ -338,47 +366,71 @@ def _read_csv_group(
 
 
 def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[tuple[str, Path]]) -> None:
-    """JSON Lines, read line by line so every row keeps its line number and raw text."""
-    con.execute("create or replace temp table _file_keys (filename varchar, key varchar)")
-    con.executemany("insert into _file_keys values (?, ?)", [(str(p), k) for k, p in files])
+    """JSON Lines, read line by line so every row keeps its line number and raw text; a line
+    that is not an object of scalar values is quarantined with what is wrong with it."""
+    _read_numbered(con, files, "_jsonl", _JSONL_LINES, "line")
     fields = ", ".join(f"case when ok then j ->> '{c}' end" for c in RAW_COLUMNS)
     known = ", ".join(f"'{c}'" for c in RAW_COLUMNS)
+    nested = ", ".join(
+        f"case when json_type(j -> '{c}') in ('OBJECT', 'ARRAY') "
+        f"then '{c} is a JSON ' || lower(json_type(j -> '{c}')) || ', not a value' end"
+        for c in RAW_COLUMNS
+    )
     con.execute(
         f"""
         insert into {_OTHER}
-        with lines as (
-            select filename, ordinality as row_number, line
-            from read_csv({_sql_list([p for _, p in files])}, {_JSONL_LINES}, filename = true)
-                 with ordinality
-        ),
-        parsed as (
+        with parsed as (
             select *, case when json_valid(line) then json_type(line::json) = 'OBJECT' else false end as ok,
                    case when json_valid(line) then line::json end as j
-            from lines
+            from _jsonl_numbered
             where line is not null and trim(line) <> ''
         )
-        select k.key, p.row_number, {fields},
+        select p.key, p.row_number, {fields},
                case when ok and len(list_filter(json_keys(j), c -> c not in ({known}))) > 0 then
                    to_json(map_from_entries(list_transform(
                        list_filter(json_keys(j), c -> c not in ({known})), c -> {{'k': c, 'v': j -> c}})))
                end,
                p.line,
-               case when not ok then 'malformed JSON line' end
-        from parsed p join _file_keys k using (filename)
+               case
+                   when j is null then 'malformed JSON line'
+                   when not ok then 'the line is a JSON ' || lower(json_type(j)) || ', not an object'
+                   when len(json_keys(j)) <> len(list_distinct(json_keys(j)))
+                       then 'a field name repeats in the JSON object'
+                   else nullif(concat_ws('; ', {nested}), '')
+               end
+        from parsed p
+        union all
+        select k.key, r.row_number, {", ".join("null" for _ in RAW_COLUMNS)}, null, r.raw,
+               'unreadable JSON line: ' || r.reason
+        from _jsonl_rejects r join _jsonl_keys k using (filename)
         """
     )
+    for part in ("numbered",):
+        con.execute(f"drop view if exists _jsonl_{part}")
+    for part in ("rows", "rejects", "keys", "offsets"):
+        con.execute(f"drop table if exists _jsonl_{part}")
 
 
 def _read_parquet(con: duckdb.DuckDBPyConnection, files: list[tuple[str, Path]]) -> None:
     for key, path in files:  # one statement per file: each may have its own schema
-        columns = _parquet_columns(con, path)
+        describe = f"describe select * from read_parquet({_sql_list([path])})"
+        types = dict(con.execute(f"select column_name, column_type from ({describe})").fetchall())
+        columns = list(types)
         text = ", ".join(f'cast("{c}" as varchar)' for c in RAW_COLUMNS)
+        # A nested value (struct, list, map) where the contract has a scalar is no value.
+        nested = [
+            f"case when \"{c}\" is not null then '{c} is a nested {kind} value, not a scalar' end"
+            for c in RAW_COLUMNS
+            for kind in [types[c].split("(")[0].split("[")[0].lower()]
+            if any(marker in types[c].upper() for marker in ("STRUCT", "MAP", "[]", "UNION"))
+        ]
+        reason = f"nullif(concat_ws('; ', {', '.join(nested)}), '')" if nested else "null"
         con.execute(
             f"""
             insert into {_OTHER}
             select ?, file_row_number + 1, {text}, {_extra_json(tuple(columns))},
                    {_json_object_sql(RAW_COLUMNS)}::varchar,
-                   null
+                   {reason}
             from read_parquet({_sql_list([path])}, file_row_number = true)
             """,
             [key],
@@ -405,29 +457,32 @@ def _probe(con: duckdb.DuckDBPyConnection, fmt: str, path: Path) -> str | None:
     return None
 
 
-def _gzip_damage(paths: dict[str, Path]) -> dict[str, str]:
-    """key -> reason for every gzip file that is truncated or corrupt (checked in parallel)."""
+def _count_rows(loads: dict[str, FileLoad], paths: dict[str, Path]) -> dict[str, int | str]:
+    """key -> the file's data rows as the independent reader counts them (CSV, JSON Lines),
+    or the reason it cannot be read at all (a truncated or corrupt gzip stream, say)."""
 
-    def check(item: tuple[str, Path]) -> tuple[str, str | None]:
+    def count(key: str) -> tuple[str, int | str]:
         try:
-            check_gzip(item[1])
-        except FileRejected as exc:
-            return item[0], str(exc)
-        return item[0], None
+            return key, count_rows(loads[key].fmt, paths[key])
+        except (OSError, EOFError, zlib.error) as exc:
+            return key, f"truncated or corrupt gzip: {exc}" if paths[
+                key
+            ].suffix == ".gz" else f"cannot read: {exc}"
+        except csv.Error as exc:
+            return key, f"cannot read as CSV: {exc}"
 
+    readable = [k for k, load in loads.items() if load.fmt in (CSV, JSONL)]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        return {key: reason for key, reason in pool.map(check, paths.items()) if reason}
+        return dict(pool.map(count, readable))
 
 
 def _classify(con: duckdb.DuckDBPyConnection, loads: dict[str, FileLoad], paths: dict[str, Path]) -> dict:
-    """Reject what the cheap checks catch; group the rest by how they are read."""
+    """Count each file's rows independently, reject what the cheap checks catch; group the
+    rest by how they are read."""
     groups: dict[tuple, list[tuple[str, Path]]] = defaultdict(list)
-    damaged = _gzip_damage({k: p for k, p in paths.items() if loads[k].fmt is not None})
+    counted = _count_rows(loads, paths)
     for key, load in loads.items():
         path = paths[key]
-        if key in damaged:
-            load.status, load.reason = "rejected", damaged[key]
-            continue
         if load.fmt is None:
             load.status, load.reason = (
                 "rejected",
@@ -437,16 +492,25 @@ def _classify(con: duckdb.DuckDBPyConnection, loads: dict[str, FileLoad], paths:
         if path.stat().st_size == 0:
             load.status, load.reason = "rejected", "empty file (0 bytes)"
             continue
+        if isinstance(counted.get(key), str):
+            load.status, load.reason = "rejected", counted[key]
+            continue
         try:
             if load.fmt == CSV:
+                load.rows_expected = counted[key]
                 groups[(CSV, csv_header(path).columns)].append((key, path))
             elif load.fmt == JSONL:
+                load.rows_expected = counted[key]
                 groups[(JSONL,)].append((key, path))
             else:
                 columns = _parquet_columns(con, path)
                 missing = missing_required(columns)
                 if missing:
                     raise FileRejected(f"missing required columns {missing} (columns {columns})")
+                # The footer's row count: what the file says it holds, whatever a scan returns.
+                load.rows_expected = con.execute(
+                    f"select sum(num_rows) from parquet_file_metadata({_sql_list([path])})"
+                ).fetchone()[0]
                 groups[(PARQUET,)].append((key, path))
         except FileRejected as exc:
             load.status, load.reason = "rejected", str(exc)
@@ -457,30 +521,51 @@ def _classify(con: duckdb.DuckDBPyConnection, loads: dict[str, FileLoad], paths:
 
 def _read_all(
     con: duckdb.DuckDBPyConnection, loads: dict[str, FileLoad], paths: dict[str, Path]
-) -> list[str]:
+) -> list[tuple[str, str]]:
     """Read every loadable file; define the view `incoming_rows` over all of them.
+
+    Every file's rows read in bulk are checked against its independent count. A file of a
+    multi-file read that comes out short or long is read again alone (DuckDB 1.5's CSV reader
+    can lose a rejected line, and the rows after it, in a read of many files); a file whose
+    rows still cannot all be accounted for is rejected whole, with both counts.
 
     Returns the temporary views and tables made (views first), for the caller to drop.
     """
     _create_incoming(con)
-    made = [("table", _OTHER), ("table", "_file_keys")]
-    csv_views: list[str] = []
-    for index, (group, files) in enumerate(_classify(con, loads, paths).items()):
-        if group[0] == CSV:
-            name = f"_csv{index}"
+    made = [("table", _OTHER)]
+    csv_views: dict[str, set[str]] = {}  # a CSV read's view -> the keys not to take from it
+
+    def read(fmt: str, columns: tuple[str, ...] | None, files: list[tuple[str, Path]], name: str) -> None:
+        if fmt == CSV:
             parts = ("rows", "rejects", "keys", "offsets")
-            made += [("view", name), *(("table", f"{name}_{part}") for part in parts)]
-
-            def read(f, g=group, n=name):
-                _read_csv_group(con, g[1], f, n)
+            made.extend(
+                [("view", name), ("view", f"{name}_numbered"), *(("table", f"{name}_{p}") for p in parts)]
+            )
+            _read_csv_group(con, columns, files, name)
+        elif fmt == JSONL:
+            _read_jsonl(con, files)
         else:
-            name = None
+            _read_parquet(con, files)
 
-            def read(f, fmt=group[0]):
-                (_read_jsonl if fmt == JSONL else _read_parquet)(con, f)
+    def unaccounted(fmt: str, files: list[tuple[str, Path]], name: str) -> dict[str, int]:
+        got = dict(
+            con.execute(
+                f"select key, count(*) from {name if fmt == CSV else _OTHER} "
+                "where key in (select unnest(?::varchar[])) group by key",
+                [[k for k, _ in files]],
+            ).fetchall()
+        )
+        return {k: got.get(k, 0) for k, _ in files if got.get(k, 0) != loads[k].rows_expected}
 
+    groups = list(_classify(con, loads, paths).items())
+    index = 0
+    while groups:
+        (fmt, *rest), files = groups.pop(0)
+        columns = rest[0] if rest else None
+        name = f"_csv{index}"
+        index += 1
         try:
-            read(files)
+            read(fmt, columns, files, name)
         except duckdb.Error:
             # Some file of the group cannot be read whole: find it, reject it, read the others.
             con.execute(
@@ -488,17 +573,39 @@ def _read_all(
             )
             readable = []
             for key, path in files:
-                reason = _probe(con, group[0], path)
+                reason = _probe(con, fmt, path)
                 if reason:
                     loads[key].status, loads[key].reason = "rejected", reason
                 else:
                     readable.append((key, path))
             if not readable:
                 continue
-            read(readable)
-        if name:
-            csv_views.append(name)
-    union = " union all ".join([f"select * from {_OTHER}", *(f"select * from {v}" for v in csv_views)])
+            read(fmt, columns, readable, name)
+            files = readable
+        if fmt == CSV:
+            csv_views[name] = set()
+        for key, got in unaccounted(fmt, files, name).items():
+            if fmt == CSV:
+                csv_views[name].add(key)
+            else:
+                con.execute(f"delete from {_OTHER} where key = ?", [key])
+            if len(files) > 1:
+                groups.append(((fmt, *rest), [(key, paths[key])]))  # read it again, alone
+            else:
+                loads[key].status = "rejected"
+                loads[key].reason = (
+                    f"rows could not be accounted for: the file has {loads[key].rows_expected} data rows "
+                    f"(counted by a second, independent reader), the bulk read returned {got}; "
+                    "nothing of it was loaded"
+                )
+
+    def kept(view: str, dropped: set[str]) -> str:
+        if not dropped:
+            return f"select * from {view}"
+        keys = ", ".join("'" + k.replace("'", "''") + "'" for k in sorted(dropped))
+        return f"select * from {view} where key not in ({keys})"
+
+    union = " union all ".join([f"select * from {_OTHER}", *(kept(v, d) for v, d in csv_views.items())])
     con.execute(f"create or replace temp view {_INCOMING} as {union}")
     return sorted([("view", _INCOMING), *made], key=lambda item: item[0] != "view")
 
@@ -517,8 +624,13 @@ def _failpoint(name: str) -> None:
 _INTEGER = r"[+-]?[0-9]+"
 _PRICE = r"[+-]?([0-9]+(\.[0-9]{0,3})?|\.[0-9]{1,3})"
 _CUSTOMER = r"[0-9]+(\.0*)?"
+_HEADER_AGAIN = " and ".join(f"\"{c}\" = '{c}'" for c in RAW_COLUMNS)
+_NUL = ", ".join(
+    f"case when contains(\"{c}\", chr(0)) then 'a NUL character in {c}' end" for c in RAW_COLUMNS
+)
 _TYPED_REASON = f"""
-    concat_ws('; ',
+    case when {_HEADER_AGAIN} then 'the header line again, inside the file' else concat_ws('; ',
+        {_NUL},
         case when nullif(trim("InvoiceNo"), '') is null then 'missing InvoiceNo' end,
         case when nullif(trim("StockCode"), '') is null then 'missing StockCode' end,
         case when nullif(trim("InvoiceDate"), '') is null then 'missing InvoiceDate'
@@ -535,8 +647,10 @@ _TYPED_REASON = f"""
         case when nullif(trim("CustomerID"), '') is not null
               and not regexp_full_match(trim("CustomerID"), '{_CUSTOMER}')
              then 'bad CustomerID ' || "CustomerID" end
-    )
+    ) end
 """
+# A quarantined row's original bytes are copied up to this size; a longer row is pointed to.
+RAW_COPY_LIMIT = 1 << 20
 
 
 def load_files(
@@ -566,7 +680,7 @@ def load_files(
             scratch = _read_all(con, loads, paths)
             con.execute("begin transaction")
             try:
-                _apply(con, loads, run_id, loaded_at)
+                _apply(con, loads, paths, run_id, loaded_at)
                 _failpoint("load_before_commit")
                 con.execute("commit")
             except BaseException:
@@ -587,6 +701,7 @@ def load_files(
 def _apply(
     con: duckdb.DuckDBPyConnection,
     loads: dict[str, FileLoad],
+    paths: dict[str, Path],
     run_id: str,
     loaded_at: datetime,
 ) -> None:
@@ -665,35 +780,46 @@ def _apply(
         """,
         [loaded_at, run_id],
     )
+    _original_bytes(con, loads, paths)
     raw_fields = f"json_merge_patch({_json_object_sql(RAW_COLUMNS)}, coalesce(_extra, '{{}}'::json))"
     con.execute(
         f"""
-        insert into {QUARANTINE_TABLE}
-        select key, etag, partition_date, row_number, coalesce(raw, {raw_fields}::varchar),
-               final_reason, ?, ?
-        from _checked where final_reason is not null
-        order by key, row_number
+        insert into {QUARANTINE_TABLE} (key, etag, partition_date, row_number, raw_content, reason, run_id,
+                                        quarantined_at, raw_bytes, byte_offset, byte_length)
+        select c.key, c.etag, c.partition_date, c.row_number,
+               coalesce(b.text, c.raw, {raw_fields}::varchar),
+               coalesce(b.encoding, c.final_reason || coalesce('; ' || b.note, '')), ?, ?,
+               b.raw_bytes, b.byte_offset, b.byte_length
+        from _checked c left join _original b using (key, row_number)
+        where c.final_reason is not null
+        order by c.key, c.row_number
         """,
         [run_id, loaded_at],
     )
-    counts = {
-        key: (n_in, n_dup, n_quar)
-        for key, n_in, n_dup, n_quar in con.execute(
-            """
-            select c.key, count(*), count(*) filter (where d.key is not null),
-                   count(*) filter (where c.final_reason is not null)
-            from _checked c left join _duplicates d using (key, row_number)
-            group by c.key
-            """
-        ).fetchall()
-    }
+    # Each part of every file's rows, counted from where the rows went; rows_in is the
+    # independent reader's count. They must add up, or nothing of this load is written.
+    read, staged, quarantined, duplicate = (
+        dict(con.execute(sql).fetchall())
+        for sql in (
+            "select key, count(*) from _checked group by key",
+            f"select _source_key, count(*) from {STAGING_TABLE} s join _meta m "
+            "on s._source_key = m.key and s._source_etag = m.etag group by 1",
+            f"select q.key, count(*) from {QUARANTINE_TABLE} q join _meta m using (key, etag) group by 1",
+            "select key, count(*) from _duplicates group by key",
+        )
+    )
     for key, load in loads.items():
         if load.status == "rejected":
             continue
-        n_in, n_dup, n_quar = counts.get(key, (0, 0, 0))
-        load.rows_in, load.rows_duplicate, load.rows_quarantined = n_in, n_dup, n_quar
-        load.rows_loaded = n_in - n_dup - n_quar
-        if n_in == 0:
+        load.rows_in = load.rows_expected if load.rows_expected is not None else read.get(key, 0)
+        load.rows_loaded, load.rows_quarantined = staged.get(key, 0), quarantined.get(key, 0)
+        load.rows_duplicate = duplicate.get(key, 0)
+        if load.rows_in != load.rows_loaded + load.rows_duplicate + load.rows_quarantined:
+            raise RowsUnaccounted(
+                f"{key}: {load.rows_in} rows in, but {load.rows_loaded} staged + {load.rows_duplicate} "
+                f"duplicate + {load.rows_quarantined} quarantined"
+            )
+        if load.rows_in == 0:
             load.status, load.reason = "rejected", "no data rows (header only or blank)"
     con.executemany(
         f"insert into {MANIFEST_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -716,8 +842,49 @@ def _apply(
             for load in loads.values()
         ],
     )
-    for table in ("_meta", "_checked", "_duplicates", "_versions"):
+    for table in ("_meta", "_checked", "_duplicates", "_versions", "_original"):
         con.execute(f"drop table if exists {table}")
+
+
+def _original_bytes(
+    con: duckdb.DuckDBPyConnection, loads: dict[str, FileLoad], paths: dict[str, Path]
+) -> None:
+    """`_original`: each quarantined CSV / JSON Lines row's bytes as the file holds them, where
+    it is in the file, its text, the reason when the bytes are not UTF-8, and a note when the
+    row is too long to copy."""
+    con.execute(
+        "create or replace temp table _original (key varchar, row_number bigint, raw_bytes blob, "
+        "byte_offset bigint, byte_length bigint, text varchar, encoding varchar, note varchar)"
+    )
+    wanted: dict[str, set[int]] = defaultdict(set)
+    for key, number in con.execute(
+        "select key, row_number from _checked where final_reason is not null"
+    ).fetchall():
+        if loads[key].fmt in (CSV, JSONL):
+            wanted[key].add(number)
+    rows = []
+    for key, numbers in wanted.items():
+        for number, (offset, length, body) in record_bytes(
+            loads[key].fmt, paths[key], numbers, RAW_COPY_LIMIT
+        ).items():
+            text = encoding = note = None
+            if body is None:
+                note = (
+                    f"its {length:,} bytes are not copied here: they are bytes {offset:,} to "
+                    f"{offset + length:,} of the decompressed file version (key, etag)"
+                )
+            else:
+                try:
+                    text = body.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    text = body.decode("cp1252", errors="replace")
+                    encoding = (
+                        f"not UTF-8: byte 0x{body[exc.start]:02X} at offset {exc.start} of the row "
+                        "(raw_bytes keeps the original; raw_content shows it read as Windows-1252)"
+                    )
+            rows.append((key, number, body, offset, length, text, encoding, note))
+    if rows:
+        con.executemany("insert into _original values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
 # ---- S3 ----------------------------------------------------------------------------------

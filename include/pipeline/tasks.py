@@ -60,25 +60,33 @@ def wait_for_raw_files(context: Mapping[str, Any]) -> tuple[bool, dict]:
 
 def load_raw_files(context: Mapping[str, Any]) -> dict:
     """Load the batch plus a lookback window (late and re-delivered files), exactly once."""
-    from include.ingest.load import RejectedShareExceeded, load_from_s3, rejected_share
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.ingest.load import RowsUnaccounted, load_from_s3, rejected_share
 
     s = settings()
     batch = batch_of(context)
     window = Batch(batch.start - timedelta(days=s.lookback_days), batch.end)
-    result = load_from_s3(
-        _s3_client(s),
-        s.raw_bucket,
-        _list(s, window),
-        s.warehouse_path,
-        run_id=context["run_id"],
-        loaded_at=datetime.now(UTC).replace(tzinfo=None),
-    )
+    try:
+        result = load_from_s3(
+            _s3_client(s),
+            s.raw_bucket,
+            _list(s, window),
+            s.warehouse_path,
+            run_id=context["run_id"],
+            loaded_at=datetime.now(UTC).replace(tzinfo=None),
+        )
+    except RowsUnaccounted as exc:  # the same files would come out the same way again
+        raise AirflowFailException(str(exc)) from exc
     share = rejected_share(s.warehouse_path, batch.days())
     log.info("batch %s: %s", batch, share)
     if share.exceeds(s.max_rejected_share):
-        raise RejectedShareExceeded(
-            f"batch {batch}: {share}, over MAX_REJECTED_SHARE={s.max_rejected_share:.1%}. What could "
-            "be loaded is loaded; see audit.file_loads and quarantine.rows for the reasons."
+        # Deterministic: the same files give the same share. Fail at once, never retry; the
+        # files must be fixed (or the threshold changed) and the run triggered again.
+        raise AirflowFailException(
+            f"rejected share exceeded for batch {batch}: {share}, over MAX_REJECTED_SHARE="
+            f"{s.max_rejected_share:.1%}. What could be loaded is loaded; see audit.file_loads and "
+            "quarantine.rows for the reasons."
         )
     # batch_start is what the dbt task groups rebuild from (minus the same lookback).
     return {"batch": str(batch), "batch_start": batch.start.isoformat(), **result.summary()}
@@ -86,10 +94,16 @@ def load_raw_files(context: Mapping[str, Any]) -> dict:
 
 def publish(context: Mapping[str, Any]) -> dict:
     """Copy gold and audit into the serving file (atomic swap): what dashboards read."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.serving.publish import NothingToPublish
     from include.serving.publish import publish as publish_serving
 
     s = settings()
-    published = publish_serving(s.warehouse_path, s.serving_path)
+    try:
+        published = publish_serving(s.warehouse_path, s.serving_path)
+    except NothingToPublish as exc:  # no warehouse or no gold: a retry finds the same
+        raise AirflowFailException(str(exc)) from exc
     return {"serving_path": str(published.path), "tables": published.tables}
 
 

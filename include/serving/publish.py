@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 SERVED_SCHEMAS = ("gold", "audit")
 
 
+class NothingToPublish(RuntimeError):
+    """There is no warehouse, or it has no gold tables."""
+
+
 @dataclass(frozen=True)
 class Published:
     path: Path
@@ -33,7 +37,7 @@ class Published:
 
 def publish(warehouse_path: Path, serving_path: Path) -> Published:
     if not warehouse_path.exists():
-        raise FileNotFoundError(f"no warehouse at {warehouse_path}")
+        raise NothingToPublish(f"no warehouse at {warehouse_path}")
     serving_path.parent.mkdir(parents=True, exist_ok=True)
     staging_file = serving_path.with_name(f".{serving_path.name}.{uuid.uuid4().hex}.tmp")
     tables: dict[str, int] = {}
@@ -51,7 +55,7 @@ def publish(warehouse_path: Path, serving_path: Path) -> Published:
                 [list(SERVED_SCHEMAS)],
             ).fetchall()
             if not any(schema == "gold" for schema, _ in found):
-                raise RuntimeError(f"{warehouse_path} has no gold tables to publish")
+                raise NothingToPublish(f"{warehouse_path} has no gold tables to publish")
             for schema in SERVED_SCHEMAS:
                 con.execute(f"create schema if not exists {schema}")
             for schema, table in found:

@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -20,65 +20,11 @@ import pytest
 
 from include.ingest.load import MANIFEST_TABLE, QUARANTINE_TABLE, RAW_COLUMNS, STAGING_TABLE, load_from_s3
 from include.pipeline.batch import Batch
-from include.storage.layout import raw_key
 from include.storage.listing import list_raw_files
 from tests.helpers import raw_rows
+from tests.unit.conftest import DAY, LOADED_AT, PREFIX
 
-PREFIX = "online_retail"
-DAY = date(2010, 12, 1)
-LOADED_AT = datetime(2026, 1, 1, 12, 0)
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
-
-
-@pytest.fixture
-def lake(s3_env, s3_client, tmp_path):
-    """Put objects into the test's bucket and load days from it."""
-    bucket = s3_env["RAW_BUCKET"]
-    s3_client.create_bucket(Bucket=bucket)
-
-    class Lake:
-        warehouse = tmp_path / "wh.duckdb"
-
-        def put(self, name: str, body: bytes, day: date = DAY) -> str:
-            key = raw_key(PREFIX, day, name)
-            s3_client.put_object(Bucket=bucket, Key=key, Body=body)
-            return key
-
-        def load(self, start: date = DAY, end: date = DAY, run_id: str = "run-1"):
-            found = list_raw_files(s3_client, bucket, PREFIX, Batch(start, end))
-            return load_from_s3(s3_client, bucket, found, self.warehouse, run_id, LOADED_AT)
-
-        def query(self, sql: str, params=None) -> list[tuple]:
-            con = duckdb.connect(str(self.warehouse), read_only=True)
-            try:
-                return con.execute(sql, params or []).fetchall()
-            finally:
-                con.close()
-
-        def manifest(self, key: str) -> dict:
-            rows = self.query(
-                f"select rows_in, rows_loaded, rows_duplicate, rows_quarantined, status, reason "
-                f"from {MANIFEST_TABLE} where key = ? and status <> 'superseded'",
-                [key],
-            )
-            assert len(rows) == 1, rows
-            names = ("rows_in", "rows_loaded", "rows_duplicate", "rows_quarantined", "status", "reason")
-            return dict(zip(names, rows[0], strict=True))
-
-        def quarantined(self, key: str) -> list[tuple]:
-            return self.query(
-                f"select row_number, reason, raw_content from {QUARANTINE_TABLE} where key = ? order by 1",
-                [key],
-            )
-
-        def staged(self, key: str | None = None) -> list[tuple]:
-            where = "where _source_key = ?" if key else ""
-            return self.query(
-                f"select * from {STAGING_TABLE} {where} order by _source_key, _row_number",
-                [key] if key else [],
-            )
-
-    return Lake()
 
 
 def _real_lines(day_files: Path, n: int = 20) -> list[str]:
@@ -346,7 +292,7 @@ def test_malformed_json_lines_are_quarantined(lake, day_files):
     assert [(q[0], q[1]) for q in lake.quarantined(key)] == [
         (2, "malformed JSON line"),
         (3, "bad Quantity two"),
-        (4, "malformed JSON line"),
+        (4, "the line is a JSON array, not an object"),
     ]
 
 

@@ -7,9 +7,10 @@ from datetime import UTC, date, datetime
 
 import duckdb
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 
 from include.config import settings
-from include.ingest.load import MANIFEST_TABLE, RejectedShareExceeded
+from include.ingest.load import MANIFEST_TABLE
 from include.pipeline import tasks
 from include.storage.layout import raw_key
 
@@ -45,9 +46,11 @@ def test_load_task_fails_when_too_much_of_the_batch_is_rejected(s3_env, s3_clien
     s3_client.put_object(
         Bucket=bucket, Key=raw_key("online_retail", day, "bad.csv"), Body="\n".join(bad).encode()
     )
-    with pytest.raises(RejectedShareExceeded, match=r"200 of \d+ rows quarantined"):
+    # AirflowFailException: Airflow fails the task without retrying it (the same files would
+    # give the same share again).
+    with pytest.raises(AirflowFailException, match=r"200 of \d+ rows quarantined"):
         tasks.load_raw_files(_context(day))
-    # What could be loaded is loaded, and a retry fails the same way.
+    # What could be loaded is loaded.
     con = duckdb.connect(str(settings().warehouse_path), read_only=True)
     statuses = con.execute(
         f"select key, status, rows_quarantined from {MANIFEST_TABLE} order by key"
@@ -57,5 +60,8 @@ def test_load_task_fails_when_too_much_of_the_batch_is_rejected(s3_env, s3_clien
         ("bad.csv", "loaded", 200),
         ("good.csv.gz", "loaded", 0),
     ]
-    with pytest.raises(RejectedShareExceeded):
-        tasks.load_raw_files(_context(day, "manual__retry"))
+
+
+def test_publish_without_gold_fails_without_retry(s3_env):
+    with pytest.raises(AirflowFailException, match="no warehouse"):
+        tasks.publish(_context(date(2010, 12, 1)))
