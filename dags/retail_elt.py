@@ -15,8 +15,11 @@ whole range in one run (`make run FROM=… TO=…` does this).
    rejected in `audit.file_loads`, duplicates are counted; reruns change nothing. It fails
    when more than `MAX_REJECTED_SHARE` of the batch was rejected.
 3. `dbt_bronze` → `gate_bronze` → `dbt_silver` → `gate_silver` → `dbt_gold` → `gate_gold`:
-   Cosmos builds and tests each layer; a Soda Core gate checks it before the next layer
-   builds. A failed gate stops promotion. Check results land in `audit.dq_check_results`.
+   Cosmos builds and tests each layer with **one** `dbt build` (the group's
+   `dbt_producer_watcher` task); every model then has a `.run` task and a `.test` task that
+   succeed or fail with what dbt reported for it. A Soda Core gate checks the layer before
+   the next one builds. A failed gate stops promotion. Check results land in
+   `audit.dq_check_results`.
 4. `publish` copies gold and audit into the serving file (`SERVING_PATH`) and swaps it in
    atomically: dashboards read only that file, so they never fight the pipeline for the
    warehouse, and they keep the last good gold when a gate fails.
@@ -28,8 +31,9 @@ run per day since `RETAIL_ELT_START_DATE`. To load history, land it and trigger 
 for the whole range (below; `make run FROM=… TO=…` does both), or use Airflow's backfill
 (`airflow backfill create --dag-id retail_elt --from-date … --to-date …`, one run per day).
 
-Every task that opens the warehouse runs in the 1-slot `WAREHOUSE_POOL` pool (DuckDB allows
-one writer).
+Every task that writes the warehouse runs in the 1-slot `WAREHOUSE_POOL` pool (DuckDB allows
+one writer). Failures that would repeat (a failed check, model or test, too much rejected)
+fail at once; to rerun one model after fixing its cause, clear its `.run` task.
 
 ### Trigger a run for a date (or a range)
 1. In the Airflow UI open **Dags → retail_elt** and press **Trigger** (top right).
@@ -40,9 +44,10 @@ one writer).
    (`make run` lands and runs in one go from a terminal).
 
 ### Where to look
-- **Grid / Graph** of the run: each dbt model is its own task in `dbt_bronze`, `dbt_silver`,
-  `dbt_gold`; a red `gate_*` task is a failed data-quality gate, and its log lists the
-  failing checks with the measured values.
+- **Grid / Graph** of the run: each dbt model is its own `.run` task (and `.test` task) in
+  `dbt_bronze`, `dbt_silver`, `dbt_gold`, with its dbt output in its log; the layer's whole
+  build is in `dbt_producer_watcher`'s log; a red `gate_*` task is a failed data-quality
+  gate, and its log lists the failing checks with the measured values.
 - **Plugins → Lakehouse**: the Superset dashboards (*Sales*, *Customers*, *Data quality*:
   gate results, quarantined rows, file loads) and the dbt docs (models, tests, lineage).
 - In the warehouse: `audit.dq_check_results` (every check), `audit.file_loads` (every
