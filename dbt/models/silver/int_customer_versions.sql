@@ -1,23 +1,10 @@
 -- SCD2 history of each customer's country, in business time (invoice days).
 with
 
-lines as (
-
-    select * from {{ ref('int_invoice_lines_conformed') }}
-    where customer_id is not null
-
-),
-
 days as (
 
-    -- A customer's country on a day is the country of their last line that day.
-    select
-        customer_id,
-        sales_date,
-        arg_max(country, (invoiced_at, source_key, source_row_number)) as country
-
-    from lines
-    group by customer_id, sales_date
+    -- A customer's country on a day (int_customer_days, incremental).
+    select * from {{ ref('int_customer_days') }}
 
 ),
 

@@ -1,8 +1,13 @@
+-- Incremental by invoice day (dbt_project.yml): a run rebuilds the days of its window.
 with
 
 lines as (
 
     select * from {{ ref('int_invoice_lines_conformed') }}
+    {% if is_incremental() -%}
+    -- An invoice's lines share its invoice day: the window's invoices are rebuilt whole.
+    where sales_date >= {{ window_start() }}
+    {%- endif %}
 
 ),
 

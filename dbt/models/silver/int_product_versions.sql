@@ -2,9 +2,10 @@
 -- a rebuild, a backfill or a late file always gives the same versions.
 with
 
-lines as (
+days as (
 
-    select * from {{ ref('int_invoice_lines_conformed') }}
+    -- One row per product and invoice day (int_product_days, incremental).
+    select * from {{ ref('int_product_days') }}
 
 ),
 
@@ -15,18 +16,11 @@ priced_days as (
     select
         stock_code,
         sales_date,
-        arg_max(description, (invoiced_at, source_key, source_row_number))
-        filter (where description is not null) as description,
-        arg_max(unit_price, (price_lines, unit_price)) as list_price
+        priced_description as description,
+        list_price
 
-    from (
-        select
-            *,
-            count(*) over (partition by stock_code, sales_date, unit_price) as price_lines
-        from lines
-        where unit_price > 0
-    ) as priced_lines
-    group by stock_code, sales_date
+    from days
+    where has_priced_lines
 
 ),
 
@@ -36,10 +30,10 @@ products as (
         stock_code,
         min(sales_date) as first_seen_date,
         bool_or(is_product) as is_product,
-        arg_max(description, (invoiced_at, source_key, source_row_number))
-        filter (where description is not null) as any_description
+        arg_max(last_description, (last_described_at, last_described_key, last_described_row))
+        filter (where last_description is not null) as any_description
 
-    from lines
+    from days
     group by stock_code
 
 ),
