@@ -401,6 +401,11 @@ def test_paths_agree_with_the_settings_the_code_computes(services, monkeypatch):
     # What the code makes of the container's environment: Celery on the stack's PostgreSQL,
     # the API on all interfaces of the container, the project where the image put it.
     assert computed["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    # Every broker address a worker may read names the stack's Redis: Airflow's setting, and
+    # CELERY_BROKER_URL, which Celery reads by itself (the image's .env.example holds the
+    # local default, 127.0.0.1: with it every worker crash-looped against nothing).
+    for name in ("AIRFLOW__CELERY__BROKER_URL", "CELERY_BROKER_URL"):
+        assert urlparse(computed[name]).hostname == "redis", (name, computed[name])
     assert computed["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
     assert urlparse(computed["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]).hostname == "postgres"
     assert (computed["AIRFLOW__API__HOST"], computed["AIRFLOW__API__PORT"]) == (
