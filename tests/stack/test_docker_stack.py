@@ -251,6 +251,7 @@ def test_make_up_starts_every_service_healthy(stack):
 def test_unpausing_a_fresh_stack_queues_only_the_latest_day(stack):
     """Catch-up is off: unpausing queues the last finished day, not one run per day since
     RETAIL_ELT_START_DATE (2010-12-01: about 5,800 runs)."""
+    _assert_healthy(stack)  # a stack that did not come up fails here, not after timeouts
     api = stack.airflow()
     assert api.get(f"/dags/{DAG_ID}")["is_paused"] is True  # new DAGs start paused
     unpaused = api.http.patch(f"{api.url}/api/v2/dags/{DAG_ID}", json={"is_paused": False}, timeout=30)
@@ -274,6 +275,7 @@ def test_unpausing_a_fresh_stack_queues_only_the_latest_day(stack):
 
 
 def test_the_quick_start_runs_the_pipeline_on_both_celery_workers(stack, tmp_path):
+    _assert_healthy(stack)  # a stack that did not come up fails here, not after timeouts
     first, last = FIRST_DAYS
     output = stack.make("stack-demo", f"DEMO_FROM={first}", f"DEMO_TO={last}", name="stack-demo")
     assert f"landed 3 files for 3 days of {first}..{last}" in output
@@ -309,6 +311,7 @@ def _seconds(start: str, end: str) -> float:
 
 
 def test_superset_answers_chart_data_from_the_read_only_serving_mount(stack, tmp_path):
+    _assert_healthy(stack)  # a stack that did not come up fails here, not after timeouts
     container = stack.containers("superset")[0]["Name"]
     mounts = json.loads(docker("inspect", "--format", "{{json .Mounts}}", container).stdout)
     serving_mount = next(m for m in mounts if m["Destination"] == f"{RUNTIME}/serving")
@@ -353,6 +356,7 @@ def _state(stack: Stack, tmp_path: Path) -> dict:
 
 
 def test_down_and_up_keep_every_volume(stack, tmp_path):
+    _assert_healthy(stack)  # a stack that did not come up fails here, not after timeouts
     before = _state(stack, tmp_path / "before")
     assert before["staged"] > 0 and before["raw"] != "[]" and before["runs"] and before["charts"]
     stack.make("down", name="down")
@@ -377,6 +381,7 @@ def test_a_worker_killed_during_a_dbt_build_leaves_nothing_doubled(stack, tmp_pa
     dbt has reported its first model. Airflow fails the lost task (heartbeat timeout) and
     retries it; Cosmos's retry never reruns the build: it restores the states dbt had
     reported, and the watcher of every model dbt had not reached runs that model itself."""
+    _assert_healthy(stack)  # a stack that did not come up fails here, not after timeouts
     first, last = LATER_DAYS
     stack.make("stack-land", f"FROM={first}", f"TO={last}", name="stack-land")
     api = stack.airflow()
