@@ -84,8 +84,11 @@ SETTINGS = settings()
         "owner": "data-platform",
         "retries": SETTINGS.task_retries,
         "retry_delay": timedelta(seconds=SETTINGS.retry_delay_seconds),
-        # Every finished task goes to audit.pipeline_runs; a failure also raises an alert.
+        # Every finished task try goes to audit.pipeline_runs (success, a try to be retried,
+        # skipped, failed); a failure also raises an alert.
         "on_success_callback": callbacks.on_success,
+        "on_retry_callback": callbacks.on_retry,
+        "on_skipped_callback": callbacks.on_skipped,
         "on_failure_callback": callbacks.on_failure,
     },
     params={

@@ -60,6 +60,22 @@ def on_success(context: Mapping[str, Any]) -> None:
         log.exception("could not record the task run")
 
 
+def on_retry(context: Mapping[str, Any]) -> None:
+    """A failed try that Airflow will retry: recorded, not alerted (the last try alerts)."""
+    error = context.get("exception")
+    try:
+        _record(context, "up_for_retry", error=f"{type(error).__name__}: {error}" if error else None)
+    except Exception:
+        log.exception("could not record the task run")
+
+
+def on_skipped(context: Mapping[str, Any]) -> None:
+    try:
+        _record(context, "skipped")
+    except Exception:
+        log.exception("could not record the task run")
+
+
 def on_failure(context: Mapping[str, Any]) -> None:
     """Record the failed task and alert: `gate_failed` for a gate, `task_failed` otherwise."""
     from include.observability.alerts import Alert, raise_alert

@@ -54,6 +54,13 @@ def test_a_failing_dbt_test_stops_the_models_downstream(pipeline, day_files, tmp
     # Failed at once: a failing test repeats on a retry, so the task has one try.
     tries = _query("select try_number from audit.pipeline_runs where task_id = 'dbt_gold.fct_orders.test'")
     assert tries == [(1,)]
+    # The producer's two tries are on record: the failed build, and the retry that restored
+    # the node states without running dbt again.
+    producer = _query(
+        "select try_number, state from audit.pipeline_runs "
+        "where task_id = 'dbt_gold.dbt_producer_watcher' order by try_number"
+    )
+    assert producer == [(1, "up_for_retry"), (2, "skipped")]
 
 
 def test_an_inconsistent_invoice_fails_the_silver_gate_and_gold_is_not_built(pipeline, day_files, tmp_path):
