@@ -67,7 +67,7 @@ def _settings_for(mode_dir: Path, bucket: str = BENCH_BUCKET) -> Iterator[Settin
         os.environ.update(saved)
 
 
-def direct(s: Settings, batch: Batch) -> Timing:
+def direct(batch: Batch) -> Timing:
     """The DAG's steps without Airflow, in a process of their own (as a script would run them):
     the same task bodies, and one `dbt build` of the project with its own partial parse."""
     started = time.perf_counter()
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             with _settings_for(base / mode) as s:
                 print(f"{name}: {mode} ...", flush=True)
                 if mode == "direct":
-                    timings[mode] = direct(s, batch)
+                    timings[mode] = direct(batch)
                 else:
                     timings[mode] = through_airflow(s, batch)
         lines += _report(name, batch, timings["direct"], timings["dag"])

@@ -189,15 +189,3 @@ def record_bytes(fmt: str, path: Path, numbers: set[int], limit: int) -> dict[in
             body = raw.read(end - start).rstrip(b"\r\n")
             found[number] = (start, len(body), body)
     return found
-
-
-def check_gzip(path: Path) -> None:
-    """Reject a gzip file that is truncated or corrupt (DuckDB would read up to the damage)."""
-    if not path.name.lower().endswith(".gz"):
-        return
-    try:
-        with gzip.open(path, "rb") as stream:
-            while stream.read(1 << 22):
-                pass
-    except (OSError, EOFError, zlib.error) as exc:
-        raise FileRejected(f"truncated or corrupt gzip: {exc}") from exc

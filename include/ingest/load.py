@@ -218,6 +218,7 @@ def plan_load(con: duckdb.DuckDBPyConnection, listed: list[RawObject]) -> LoadPl
 
 _INCOMING = "incoming_rows"  # temp view: key, row_number, 8 text columns, _extra, raw, reason
 _OTHER = "_incoming_other"  # JSON Lines and Parquet rows (CSV groups stay in their own tables)
+_JSONL = "_jsonl"  # the prefix of a JSON Lines read's temporary tables
 
 
 def _create_incoming(con: duckdb.DuckDBPyConnection) -> None:
@@ -255,10 +256,10 @@ def _read_error(fmt: str, exc: duckdb.Error) -> str:
     return f"cannot read {fmt}: {str(exc).splitlines()[0][:300]}"
 
 
-def _parquet_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
-    return [
-        row[0] for row in con.execute(f"describe select * from read_parquet({_sql_list([path])})").fetchall()
-    ]
+def _parquet_types(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
+    """A Parquet file's columns and their DuckDB types, in file order."""
+    describe = f"describe select * from read_parquet({_sql_list([path])})"
+    return dict(con.execute(f"select column_name, column_type from ({describe})").fetchall())
 
 
 def _json_object_sql(columns: list[str] | tuple[str, ...]) -> str:
@@ -278,6 +279,7 @@ def _read_numbered(
     name: str,
     reader: str,
     select: str,
+    header_lines: int,
 ) -> None:
     """Read files sharing one layout in one statement; keep every row's physical row number.
 
@@ -300,7 +302,6 @@ def _read_numbered(
     )
     # Lines the reader rejected: their row number (the header is line 1 of a CSV file) and
     # text. A line can have several errors (one per column); the first column's names it.
-    header_lines = 1 if "header = true" in reader else 0
     con.execute(
         f"""
         create or replace temp table {name}_rejects as
@@ -351,7 +352,9 @@ def _read_csv_group(
     con: duckdb.DuckDBPyConnection, columns: tuple[str, ...], files: list[tuple[str, Path]], name: str
 ) -> None:
     """CSV files sharing one header, read once into view `name`: good rows and rejected lines."""
-    _read_numbered(con, files, name, _csv_options(columns), f"{_Q}, {_extra_json(columns)} as _extra")
+    _read_numbered(
+        con, files, name, _csv_options(columns), f"{_Q}, {_extra_json(columns)} as _extra", header_lines=1
+    )
     con.execute(
         f"""
         create or replace temp view {name} as
@@ -368,7 +371,7 @@ def _read_csv_group(
 def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[tuple[str, Path]]) -> None:
     """JSON Lines, read line by line so every row keeps its line number and raw text; a line
     that is not an object of scalar values is quarantined with what is wrong with it."""
-    _read_numbered(con, files, "_jsonl", _JSONL_LINES, "line")
+    _read_numbered(con, files, _JSONL, _JSONL_LINES, "line", header_lines=0)
     fields = ", ".join(f"case when ok then j ->> '{c}' end" for c in RAW_COLUMNS)
     known = ", ".join(f"'{c}'" for c in RAW_COLUMNS)
     nested = ", ".join(
@@ -382,7 +385,7 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[tuple[str, Path]]) -
         with parsed as (
             select *, case when json_valid(line) then json_type(line::json) = 'OBJECT' else false end as ok,
                    case when json_valid(line) then line::json end as j
-            from _jsonl_numbered
+            from {_JSONL}_numbered
             where line is not null and trim(line) <> ''
         )
         select p.key, p.row_number, {fields},
@@ -402,19 +405,14 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[tuple[str, Path]]) -
         union all
         select k.key, r.row_number, {", ".join("null" for _ in RAW_COLUMNS)}, null, r.raw,
                'unreadable JSON line: ' || r.reason
-        from _jsonl_rejects r join _jsonl_keys k using (filename)
+        from {_JSONL}_rejects r join {_JSONL}_keys k using (filename)
         """
     )
-    for part in ("numbered",):
-        con.execute(f"drop view if exists _jsonl_{part}")
-    for part in ("rows", "rejects", "keys", "offsets"):
-        con.execute(f"drop table if exists _jsonl_{part}")
 
 
 def _read_parquet(con: duckdb.DuckDBPyConnection, files: list[tuple[str, Path]]) -> None:
     for key, path in files:  # one statement per file: each may have its own schema
-        describe = f"describe select * from read_parquet({_sql_list([path])})"
-        types = dict(con.execute(f"select column_name, column_type from ({describe})").fetchall())
+        types = _parquet_types(con, path)
         columns = list(types)
         text = ", ".join(f'cast("{c}" as varchar)' for c in RAW_COLUMNS)
         # A nested value (struct, list, map) where the contract has a scalar is no value.
@@ -465,9 +463,8 @@ def _count_rows(loads: dict[str, FileLoad], paths: dict[str, Path]) -> dict[str,
         try:
             return key, count_rows(loads[key].fmt, paths[key])
         except (OSError, EOFError, zlib.error) as exc:
-            return key, f"truncated or corrupt gzip: {exc}" if paths[
-                key
-            ].suffix == ".gz" else f"cannot read: {exc}"
+            damage = "truncated or corrupt gzip" if paths[key].suffix == ".gz" else "cannot read"
+            return key, f"{damage}: {exc}"
         except csv.Error as exc:
             return key, f"cannot read as CSV: {exc}"
 
@@ -503,7 +500,7 @@ def _classify(con: duckdb.DuckDBPyConnection, loads: dict[str, FileLoad], paths:
                 load.rows_expected = counted[key]
                 groups[(JSONL,)].append((key, path))
             else:
-                columns = _parquet_columns(con, path)
+                columns = list(_parquet_types(con, path))
                 missing = missing_required(columns)
                 if missing:
                     raise FileRejected(f"missing required columns {missing} (columns {columns})")
@@ -536,11 +533,12 @@ def _read_all(
     csv_views: dict[str, set[str]] = {}  # a CSV read's view -> the keys not to take from it
 
     def read(fmt: str, columns: tuple[str, ...] | None, files: list[tuple[str, Path]], name: str) -> None:
-        if fmt == CSV:
+        if fmt in (CSV, JSONL):  # the temporary objects of `_read_numbered`, dropped by the caller
+            prefix = name if fmt == CSV else _JSONL
             parts = ("rows", "rejects", "keys", "offsets")
-            made.extend(
-                [("view", name), ("view", f"{name}_numbered"), *(("table", f"{name}_{p}") for p in parts)]
-            )
+            made.extend([("view", f"{prefix}_numbered"), *(("table", f"{prefix}_{p}") for p in parts)])
+        if fmt == CSV:
+            made.append(("view", name))
             _read_csv_group(con, columns, files, name)
         elif fmt == JSONL:
             _read_jsonl(con, files)

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import TaskGroup
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
 
@@ -157,7 +156,7 @@ def wire_watchers(group: DbtTaskGroup) -> None:
     """
     prefix = f"{group.group_id}."
     producer = group.children[prefix + PRODUCER_TASK]
-    for task in _tasks(group):
+    for task in group.iter_tasks():
         if task.task_id in (producer.task_id, prefix + PRODUCER_DONE_TASK):
             continue
         if not any(upstream.startswith(prefix) for upstream in task.upstream_task_ids):
@@ -184,11 +183,3 @@ def _tests_on_their_last_parent(tests_per_model: dict[str, list[str]], nodes: di
             if not any(model in ancestors(other, set()) for other in parents if other != model):
                 kept.setdefault(model, []).append(test)
     return kept
-
-
-def _tasks(group: TaskGroup):
-    for child in group.children.values():
-        if isinstance(child, TaskGroup):
-            yield from _tasks(child)
-        else:
-            yield child
