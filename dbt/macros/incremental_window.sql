@@ -9,9 +9,9 @@
     read an environment variable when that changes.
 -#}
 {% macro window_start(date_column='sales_date') -%}
-    {%- set batch_start = var('batch_start') or env_var('LAKEHOUSE_BATCH_START', '') -%}
-    {%- if batch_start -%}
-        (date '{{ batch_start }}' - interval {{ var('lookback_days') | int }} day)::date
+    {%- set from_batch = batch_window_start() -%}
+    {%- if from_batch -%}
+        {{ from_batch }}
     {%- else -%}
         (
             select coalesce(max({{ date_column }}), date '1900-01-01')
@@ -19,6 +19,21 @@
             from {{ this }}
         )::date
     {%- endif -%}
+{%- endmacro %}
+
+{#- The window's first day from the batch (`lookback_days` before its first day), or '' when
+    the run has no batch. -#}
+{% macro batch_window_start() -%}
+    {%- set batch_start = var('batch_start') or env_var('LAKEHOUSE_BATCH_START', '') -%}
+    {%- if batch_start -%}
+        (date '{{ batch_start }}' - interval {{ var('lookback_days') | int }} day)::date
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The first day a test of a day-incremental table checks: the batch's window, whose rows
+    this run wrote, or every day when the run has no batch. -#}
+{% macro test_window_start() -%}
+    {{ batch_window_start() or "date '0001-01-01'" }}
 {%- endmacro %}
 
 {#- Pre-hook of incremental models: drop the window's days first, even days that now have no

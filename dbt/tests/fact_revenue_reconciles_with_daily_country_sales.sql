@@ -1,6 +1,7 @@
 -- Per day, the sale and cancellation revenue of fct_order_lines equals daily_country_sales'
 -- gross and cancelled revenue (each mart figure rounds the exact sum once per country, so
--- the day's totals may differ by at most half a penny per country row).
+-- the day's totals may differ by at most half a penny per country row). The days of the
+-- run's window: the days it wrote (macros/incremental_window.sql, test_window_start).
 with
 
 facts as (
@@ -11,6 +12,7 @@ facts as (
         coalesce(-sum(revenue) filter (where line_type = 'cancellation'), 0) as cancelled_revenue
 
     from {{ ref('fct_order_lines') }}
+    where sales_date >= {{ test_window_start() }}
     group by sales_date
 
 ),
@@ -24,6 +26,7 @@ marts as (
         count(*) as country_rows
 
     from {{ ref('daily_country_sales') }}
+    where sales_date >= {{ test_window_start() }}
     group by sales_date
 
 )

@@ -1,4 +1,5 @@
--- Every invoice's totals in fct_orders equal the sums of its lines in fct_order_lines.
+-- Every invoice's totals in fct_orders equal the sums of its lines in fct_order_lines, for the
+-- invoices of the run's window (an invoice has one invoice day; test_window_start).
 with
 
 lines as (
@@ -10,12 +11,20 @@ lines as (
         sum(revenue) as total_line_revenue
 
     from {{ ref('fct_order_lines') }}
+    where sales_date >= {{ test_window_start() }}
     group by invoice_no
+
+),
+
+orders as (
+
+    select * from {{ ref('fct_orders') }}
+    where sales_date >= {{ test_window_start() }}
 
 )
 
 select o.invoice_no
-from {{ ref('fct_orders') }} as o
+from orders as o
 full outer join lines as l on o.invoice_no = l.invoice_no
 where
     o.invoice_no is null

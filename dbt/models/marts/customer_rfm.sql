@@ -3,10 +3,10 @@
 -- all customers, so the table is rebuilt in full each run.
 with
 
-lines as (
+days as (
 
-    select * from {{ ref('fct_order_lines') }}
-    where customer_id is not null and line_type in ('sale', 'cancellation')
+    -- Per customer and day (incremental): summing days is summing the customer's lines.
+    select * from {{ ref('customer_daily_sales') }}
 
 ),
 
@@ -22,14 +22,13 @@ customers as (
 
     select
         customer_id,
-        max(sales_date) filter (where line_type = 'sale') as last_order_date,
-        count(distinct invoice_no) filter (where line_type = 'sale') as frequency,
-        coalesce(sum(revenue) filter (where line_type = 'sale'), 0)
-        + coalesce(sum(revenue) filter (where line_type = 'cancellation'), 0) as monetary
+        max(sales_date) filter (where sale_lines > 0) as last_order_date,
+        sum(orders) as frequency,
+        sum(sale_revenue) + sum(cancellation_revenue) as monetary
 
-    from lines
+    from days
     group by customer_id
-    having count(*) filter (where line_type = 'sale') > 0
+    having sum(sale_lines) > 0
 
 ),
 

@@ -2,20 +2,15 @@
 -- how many of them bought again. Whole-history by definition, so rebuilt in full each run.
 with
 
-sale_lines as (
-
-    select * from {{ ref('fct_order_lines') }}
-    where line_type = 'sale' and customer_id is not null
-
-),
-
 customer_months as (
 
+    -- Per customer and day (incremental), the days with a sale.
     select distinct
         customer_id,
         cast(date_trunc('month', sales_date) as date) as activity_month
 
-    from sale_lines
+    from {{ ref('customer_daily_sales') }}
+    where sale_lines > 0
 
 ),
 

@@ -1,10 +1,10 @@
 -- Product performance over the whole history: units, revenue and cancellations per stock code.
 with
 
-lines as (
+days as (
 
-    select * from {{ ref('fct_order_lines') }}
-    where line_type in ('sale', 'cancellation')
+    -- Per product and day (incremental): summing days is summing lines.
+    select * from {{ ref('product_daily_sales') }}
 
 ),
 
@@ -19,15 +19,15 @@ per_product as (
 
     select
         stock_code,
-        count(distinct invoice_no) filter (where line_type = 'sale') as orders,
-        coalesce(sum(quantity) filter (where line_type = 'sale'), 0) as units_sold,
-        coalesce(sum(revenue) filter (where line_type = 'sale'), 0) as gross_revenue,
-        coalesce(-sum(quantity) filter (where line_type = 'cancellation'), 0) as units_cancelled,
-        coalesce(-sum(revenue) filter (where line_type = 'cancellation'), 0) as cancelled_revenue,
-        min(sales_date) filter (where line_type = 'sale') as first_sale_date,
-        max(sales_date) filter (where line_type = 'sale') as last_sale_date
+        sum(orders) as orders,
+        sum(units_sold) as units_sold,
+        sum(gross_revenue) as gross_revenue,
+        sum(units_cancelled) as units_cancelled,
+        sum(cancelled_revenue) as cancelled_revenue,
+        min(sales_date) filter (where sale_lines > 0) as first_sale_date,
+        max(sales_date) filter (where sale_lines > 0) as last_sale_date
 
-    from lines
+    from days
     group by stock_code
 
 ),

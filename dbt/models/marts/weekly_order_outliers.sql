@@ -2,16 +2,17 @@
 -- (the peer system's rule, macros/weekly_outliers.sql). Whole history: rebuilt in full.
 with
 
-sale_lines as (
+sale_orders as (
 
-    select * from {{ ref('fct_order_lines') }}
-    where line_type = 'sale'
+    -- One row per invoice (an invoice has one invoice day): the invoices with a sale line.
+    select * from {{ ref('fct_orders') }}
+    where sale_line_count > 0
 
 ),
 
 outliers as (
 
-    {{ weekly_outliers('sale_lines', 'sales_date', 'invoice_no', threshold=0.2) }}
+    {{ weekly_outliers('sale_orders', 'sales_date', 'invoice_no', threshold=0.2) }}
 
 ),
 
