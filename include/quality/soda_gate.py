@@ -13,7 +13,7 @@ import logging
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -95,6 +95,8 @@ def scan_variables(batch: Batch, settings: Settings) -> dict[str, str]:
     return {
         "batch_start": batch.start.isoformat(),
         "batch_end_exclusive": batch.end_exclusive.isoformat(),
+        # The first day the run rewrote: dbt's incremental window (macros/incremental_window.sql).
+        "window_start": (batch.start - timedelta(days=settings.lookback_days)).isoformat(),
         "max_quarantined_share": repr(settings.max_rejected_share),
         "freshness_warn": f"{settings.freshness_warn_hours:g}h",
         "revenue_warn_factor": repr(settings.revenue_warn_factor),

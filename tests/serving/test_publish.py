@@ -100,3 +100,73 @@ def test_dashboard_queries_keep_answering_while_the_pipeline_writes_and_publishe
     assert int(queries) > 20
     assert errors.split("] ", 1)[1].startswith("0 "), out  # no failed query
     assert len(seen.split(",")) >= 3, out  # the reader saw several published versions
+
+
+def _execute(path: Path, *statements: str) -> None:
+    con = duckdb.connect(str(path))
+    try:
+        for statement in statements:
+            con.execute(statement)
+    finally:
+        con.close()
+
+
+def _served(warehouse: Path) -> dict[str, list[tuple]]:
+    return {k: v for k, v in _tables(warehouse).items() if k.split(".")[0] in ("gold", "audit")}
+
+
+def test_a_later_publish_rewrites_only_the_days_that_differ_and_serves_what_the_warehouse_holds(tmp_path):
+    warehouse, serving = tmp_path / "lakehouse.duckdb", tmp_path / "serving.duckdb"
+    _execute(
+        warehouse,
+        "create schema gold",
+        "create schema audit",
+        "create table gold.fct as select date '2011-01-01' + (range % 10)::int as sales_date, "
+        "range as line, 'x' || range as label from range(1000)",
+        "create table gold.dim as select 1 as k",
+        "create table gold.retired as select 1 as k",
+        "create table audit.file_loads as select 1 as n",
+    )
+    first = publish(warehouse, serving)
+    assert first.written == {k: "copied" for k in ("audit.file_loads", "gold.dim", "gold.fct", "gold.retired")}
+    assert _tables(serving) == _served(warehouse)
+
+    assert publish(warehouse, serving).written["gold.fct"] == "unchanged"
+
+    # The same row count on 2011-01-03 but a changed value; 2011-01-05 gone; a new day;
+    # a changed non-day table, a dropped table, a new one.
+    _execute(
+        warehouse,
+        "update gold.fct set label = 'changed' where line = 2",
+        "delete from gold.fct where sales_date = date '2011-01-05'",
+        "insert into gold.fct values (date '2011-01-11', 5000, 'new day')",
+        "insert into gold.dim values (2)",
+        "drop table gold.retired",
+        "create table gold.added as select 3 as k",
+        "insert into audit.file_loads values (2)",
+    )
+    later = publish(warehouse, serving)
+    assert later.written["gold.fct"] == "3 days"
+    assert later.written["gold.dim"] == later.written["gold.added"] == "copied"
+    assert _tables(serving) == _served(warehouse)
+    assert "gold.retired" not in _tables(serving)
+
+
+def test_a_day_table_whose_columns_changed_or_a_serving_file_that_cannot_be_opened_is_copied_whole(
+    tmp_path,
+):
+    warehouse, serving = tmp_path / "lakehouse.duckdb", tmp_path / "serving.duckdb"
+    _execute(
+        warehouse,
+        "create schema gold",
+        "create table gold.fct as select date '2011-01-01' + (range % 5)::int as sales_date, "
+        "range as line from range(100)",
+    )
+    publish(warehouse, serving)
+    _execute(warehouse, "alter table gold.fct add column note varchar default 'n'")
+    assert publish(warehouse, serving).written == {"gold.fct": "copied"}
+    assert _tables(serving) == _tables(warehouse)
+
+    serving.write_bytes(b"not a database file" * 100)
+    assert publish(warehouse, serving).written == {"gold.fct": "copied"}
+    assert _tables(serving) == _tables(warehouse)
