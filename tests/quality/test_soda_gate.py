@@ -164,6 +164,25 @@ def test_gold_fails_on_a_duplicate_key(warehouse):
     assert results["One row per sales_date and country"] == ("fail", "1")
 
 
+def test_gold_fails_on_a_duplicate_line_in_the_window_the_run_rewrote_and_not_older(warehouse):
+    # The window starts RAW_LOOKBACK_DAYS (7) before the batch: 2010-12-07. Older days passed
+    # the gate when they were written; a daily run does not rescan the whole history.
+    check = "Order line ids are unique in the window the run rewrote"
+    _sql(
+        warehouse,
+        "insert into gold.fct_order_lines select * from gold.fct_order_lines "
+        "where sales_date = '2010-12-01' limit 1",
+    )
+    _gate("gold", "old-dup")
+    assert _results(warehouse, "old-dup")[check] == ("pass", "0")
+    _sql(
+        warehouse,
+        "insert into gold.fct_order_lines select * from gold.fct_order_lines "
+        "where sales_date = '2010-12-08' limit 1",
+    )
+    assert _failing("gold", warehouse, "window-dup", check)[check] == ("fail", "1")
+
+
 def test_gold_fails_when_its_revenue_does_not_reconcile_with_silver(warehouse):
     _sql(
         warehouse,
