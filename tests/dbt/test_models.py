@@ -44,6 +44,13 @@ def _rewrite(source: Path, target: Path, change) -> Path:
     return target
 
 
+DAY_TABLES = [
+    "silver.int_invoice_lines_conformed", "silver.int_orders", "silver.int_product_days",
+    "silver.int_customer_days", "gold.fct_order_lines", "gold.fct_orders", "gold.daily_country_sales",
+    "gold.product_daily_sales", "gold.customer_daily_sales",
+]  # fmt: skip
+
+
 def test_incremental_build_equals_full_refresh_after_late_and_redelivered_files(day_files, tmp_path):
     first = _real(day_files, "2010-12-01", "2010-12-02", "2010-12-03", "2010-12-05", "2010-12-06")
     later = _real(day_files, "2010-12-07", "2010-12-08", "2010-12-09")
@@ -66,7 +73,10 @@ def test_incremental_build_equals_full_refresh_after_late_and_redelivered_files(
     dbt(incremental, tmp_path, "run")
     built_first = tables(incremental)
     stage(incremental, final, "run-2")
-    dbt(incremental, tmp_path, "run", "--vars", '{"batch_start": "2010-12-07", "lookback_days": 2}')
+    second = dbt(incremental, tmp_path, "run", "--vars", '{"batch_start": "2010-12-07", "lookback_days": 2}')
+    # The day tables were built incrementally (dbt says how it built each model).
+    for model in DAY_TABLES:
+        assert f"incremental model {model} " in second.stdout, (model, second.stdout[-3000:])
 
     full = tmp_path / "full.duckdb"
     stage(full, final, "run-1")
