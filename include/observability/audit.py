@@ -24,6 +24,11 @@ def write_rows(warehouse_path: Path, ddl: str, table: str, rows: list[tuple]) ->
         warehouse_path.parent.mkdir(parents=True, exist_ok=True)
         con = warehouse.connect(warehouse_path)
         try:
+            # A few rows: leave them in the write-ahead log (durable once committed) instead of
+            # checkpointing the whole warehouse on close, which took 0.12 s of every task's
+            # callback at 30 M lines. The next dbt build or load checkpoints them; readers,
+            # read-only ones included, replay the log.
+            con.execute("pragma disable_checkpoint_on_shutdown")
             con.execute("create schema if not exists audit")
             con.execute(ddl)
             placeholders = ", ".join("?" for _ in rows[0])
