@@ -48,8 +48,11 @@ class Timing:
 
 
 @contextlib.contextmanager
-def _settings_for(mode_dir: Path, bucket: str = BENCH_BUCKET) -> Iterator[Settings]:
-    """This process's environment pointed at one mode's own runtime dir and warehouse."""
+def _settings_for(
+    mode_dir: Path, bucket: str = BENCH_BUCKET, extra: dict[str, str] | None = None
+) -> Iterator[Settings]:
+    """This process's environment pointed at one mode's own runtime dir and warehouse (and any
+    `extra` settings)."""
     saved = dict(os.environ)
     os.environ.update(
         {
@@ -58,6 +61,7 @@ def _settings_for(mode_dir: Path, bucket: str = BENCH_BUCKET) -> Iterator[Settin
             "SERVING_PATH": str(mode_dir / "serving" / "lakehouse_serving.duckdb"),
             "RAW_BUCKET": bucket,
             "AIRFLOW_HOME": str(mode_dir / "airflow"),
+            **(extra or {}),
         }
     )
     try:
