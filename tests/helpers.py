@@ -141,3 +141,15 @@ def run_dbt(warehouse: Path, tmp_path: Path, *args: str) -> subprocess.Completed
     proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     return proc
+
+
+def execute_sql(path: Path, *statements: str) -> None:
+    """Run `statements` on the DuckDB file at `path` (a test damaging or changing a warehouse)."""
+    import duckdb
+
+    con = duckdb.connect(str(path))
+    try:
+        for statement in statements:
+            con.execute(statement)
+    finally:
+        con.close()

@@ -84,7 +84,9 @@ def publish(warehouse_path: Path, serving_path: Path) -> Published:
                 rows = con.execute(f"select count(*) from {name}").fetchone()[0]
                 expected = con.execute(f"select count(*) from warehouse.{name}").fetchone()[0]
                 if rows != expected:
-                    raise PublishMismatch(f"{schema}.{table}: {rows} rows served, {expected} in the warehouse")
+                    raise PublishMismatch(
+                        f"{schema}.{table}: {rows} rows served, {expected} in the warehouse"
+                    )
                 tables[f"{schema}.{table}"] = rows
             con.execute("detach warehouse")
             con.execute("checkpoint")
@@ -164,8 +166,7 @@ def _sync_days(con: duckdb.DuckDBPyConnection, name: str) -> str:
     con.execute("begin")
     con.execute(f"delete from {name} where {DAY_COLUMN} in (select unnest(?::date[]))", [changed])
     con.execute(
-        f"insert into {name} select * from warehouse.{name} "
-        f"where {DAY_COLUMN} in (select unnest(?::date[]))",
+        f"insert into {name} select * from warehouse.{name} where {DAY_COLUMN} in (select unnest(?::date[]))",
         [changed],
     )
     con.execute("commit")

@@ -15,7 +15,7 @@ import pytest
 from include.config import settings
 from include.pipeline.batch import Batch
 from include.quality.soda_gate import RESULTS_TABLE, GateFailed, parse_results, run_gate
-from tests.helpers import run_dbt, stage_files
+from tests.helpers import execute_sql, run_dbt, stage_files
 
 DAYS = [
     "2010-12-01", "2010-12-02", "2010-12-03", "2010-12-05", "2010-12-06", "2010-12-07",
@@ -44,15 +44,6 @@ def warehouse(built, s3_env) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(built, path)
     return path
-
-
-def _sql(warehouse: Path, *statements: str) -> None:
-    con = duckdb.connect(str(warehouse))
-    try:
-        for statement in statements:
-            con.execute(statement)
-    finally:
-        con.close()
 
 
 def _results(warehouse: Path, run_id: str) -> dict[str, tuple[str, str | None]]:
@@ -112,7 +103,9 @@ def test_bronze_fails_when_too_much_of_the_batch_is_quarantined(warehouse, tmp_p
 
 def test_bronze_fails_when_the_manifest_does_not_conserve_rows(warehouse):
     # A loader bug that counts one raw row nowhere.
-    _sql(warehouse, f"update audit.file_loads set rows_in = rows_in + 1 where partition_date = '{DAY}'")
+    execute_sql(
+        warehouse, f"update audit.file_loads set rows_in = rows_in + 1 where partition_date = '{DAY}'"
+    )
     results = _failing(
         "bronze",
         warehouse,
@@ -127,7 +120,7 @@ def test_bronze_fails_when_the_manifest_does_not_conserve_rows(warehouse):
 
 def test_silver_fails_when_its_lines_do_not_reconcile_with_staging(warehouse):
     # A model bug that drops lines: staged rows of the day != silver lines + duplicates.
-    _sql(
+    execute_sql(
         warehouse,
         f"delete from silver.int_invoice_lines_conformed where invoice_line_id in ("
         f"select invoice_line_id from silver.int_invoice_lines_conformed "
@@ -138,7 +131,7 @@ def test_silver_fails_when_its_lines_do_not_reconcile_with_staging(warehouse):
 
 
 def test_silver_fails_when_an_invoice_has_two_customers(warehouse):
-    _sql(
+    execute_sql(
         warehouse,
         f"update silver.int_invoice_lines_conformed set customer_id = 1 where invoice_line_id = ("
         f"select min(invoice_line_id) from silver.int_invoice_lines_conformed "
@@ -152,7 +145,7 @@ def test_silver_fails_when_an_invoice_has_two_customers(warehouse):
 
 
 def test_gold_fails_on_a_duplicate_key(warehouse):
-    _sql(
+    execute_sql(
         warehouse,
         "insert into gold.daily_country_sales "
         f"select * from gold.daily_country_sales where sales_date = '{DAY}' limit 1",
@@ -168,14 +161,14 @@ def test_gold_fails_on_a_duplicate_line_in_the_window_the_run_rewrote_and_not_ol
     # The window starts RAW_LOOKBACK_DAYS (7) before the batch: 2010-12-07. Older days passed
     # the gate when they were written; a daily run does not rescan the whole history.
     check = "Order line ids are unique in the window the run rewrote"
-    _sql(
+    execute_sql(
         warehouse,
         "insert into gold.fct_order_lines select * from gold.fct_order_lines "
         "where sales_date = '2010-12-01' limit 1",
     )
     _gate("gold", "old-dup")
     assert _results(warehouse, "old-dup")[check] == ("pass", "0")
-    _sql(
+    execute_sql(
         warehouse,
         "insert into gold.fct_order_lines select * from gold.fct_order_lines "
         "where sales_date = '2010-12-08' limit 1",
@@ -184,7 +177,7 @@ def test_gold_fails_on_a_duplicate_line_in_the_window_the_run_rewrote_and_not_ol
 
 
 def test_gold_fails_when_its_revenue_does_not_reconcile_with_silver(warehouse):
-    _sql(
+    execute_sql(
         warehouse,
         "update gold.daily_country_sales set gross_revenue = gross_revenue + 1 "
         f"where sales_date = '{DAY}' and country = 'United Kingdom'",
@@ -195,7 +188,7 @@ def test_gold_fails_when_its_revenue_does_not_reconcile_with_silver(warehouse):
 
 def test_gold_fails_when_the_day_is_far_off_the_trailing_median(warehouse):
     # History shrunk to 1/100: the batch day looks 100x its trailing median.
-    _sql(
+    execute_sql(
         warehouse,
         f"update gold.daily_country_sales set gross_revenue = gross_revenue / 100 where sales_date < '{DAY}'",
     )
@@ -211,7 +204,7 @@ def test_warnings_are_recorded_and_let_the_gate_pass(warehouse):
     # A stale load (the batch was loaded 3 days ago) warns in bronze; a day 8x its trailing
     # median (between the warn factor 5 and the fail factor 20) warns in gold.
     stale = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=3)
-    _sql(
+    execute_sql(
         warehouse,
         f"update staging.raw_invoice_lines set _loaded_at = '{stale.isoformat()}'",
         f"update gold.daily_country_sales set gross_revenue = gross_revenue / 8 where sales_date < '{DAY}'",

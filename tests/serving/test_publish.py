@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 from include.serving.publish import publish
+from tests.helpers import execute_sql
 
 
 def _warehouse(path: Path, version: int) -> None:
@@ -102,22 +103,13 @@ def test_dashboard_queries_keep_answering_while_the_pipeline_writes_and_publishe
     assert len(seen.split(",")) >= 3, out  # the reader saw several published versions
 
 
-def _execute(path: Path, *statements: str) -> None:
-    con = duckdb.connect(str(path))
-    try:
-        for statement in statements:
-            con.execute(statement)
-    finally:
-        con.close()
-
-
 def _served(warehouse: Path) -> dict[str, list[tuple]]:
     return {k: v for k, v in _tables(warehouse).items() if k.split(".")[0] in ("gold", "audit")}
 
 
 def test_a_later_publish_rewrites_only_the_days_that_differ_and_serves_what_the_warehouse_holds(tmp_path):
     warehouse, serving = tmp_path / "lakehouse.duckdb", tmp_path / "serving.duckdb"
-    _execute(
+    execute_sql(
         warehouse,
         "create schema gold",
         "create schema audit",
@@ -128,14 +120,15 @@ def test_a_later_publish_rewrites_only_the_days_that_differ_and_serves_what_the_
         "create table audit.file_loads as select 1 as n",
     )
     first = publish(warehouse, serving)
-    assert first.written == {k: "copied" for k in ("audit.file_loads", "gold.dim", "gold.fct", "gold.retired")}
+    tables = ("audit.file_loads", "gold.dim", "gold.fct", "gold.retired")
+    assert first.written == dict.fromkeys(tables, "copied")
     assert _tables(serving) == _served(warehouse)
 
     assert publish(warehouse, serving).written["gold.fct"] == "unchanged"
 
     # The same row count on 2011-01-03 but a changed value; 2011-01-05 gone; a new day;
     # a changed non-day table, a dropped table, a new one.
-    _execute(
+    execute_sql(
         warehouse,
         "update gold.fct set label = 'changed' where line = 2",
         "delete from gold.fct where sales_date = date '2011-01-05'",
@@ -156,14 +149,14 @@ def test_a_day_table_whose_columns_changed_or_a_serving_file_that_cannot_be_open
     tmp_path,
 ):
     warehouse, serving = tmp_path / "lakehouse.duckdb", tmp_path / "serving.duckdb"
-    _execute(
+    execute_sql(
         warehouse,
         "create schema gold",
         "create table gold.fct as select date '2011-01-01' + (range % 5)::int as sales_date, "
         "range as line from range(100)",
     )
     publish(warehouse, serving)
-    _execute(warehouse, "alter table gold.fct add column note varchar default 'n'")
+    execute_sql(warehouse, "alter table gold.fct add column note varchar default 'n'")
     assert publish(warehouse, serving).written == {"gold.fct": "copied"}
     assert _tables(serving) == _tables(warehouse)
 

@@ -8,12 +8,10 @@ with
 lines as (
 
     select * from {{ ref('fct_order_lines') }}
-    where
-        customer_id is not null
-        and line_type in ('sale', 'cancellation')
-        {% if is_incremental() -%}
-            and sales_date >= {{ window_start('sales_date') }}
-        {%- endif %}
+    where customer_id is not null and line_type in ('sale', 'cancellation')
+    {% if is_incremental() -%}
+        and sales_date >= {{ window_start('sales_date') }}
+    {%- endif %}
 
 ),
 
