@@ -96,10 +96,26 @@ def direct(batch: Batch) -> Timing:
     return Timing(steps=steps, total=sum(steps.values()), wall=wall)
 
 
+def dbt_build(s: Settings, batch_start: str, work_dir: Path) -> None:
+    """One `dbt build` of the whole project for the batch starting `batch_start`, as a script
+    would run it (dbt's target/ and logs/ under `work_dir`, the project untouched)."""
+    from include.transform.cosmos_config import dbt_env
+
+    command = [
+        str(s.dbt_executable), "build",
+        "--project-dir", str(s.dbt_project_dir), "--profiles-dir", str(s.dbt_profiles_dir),
+        "--vars", json.dumps({"lookback_days": s.lookback_days}),
+        "--target-path", str(work_dir / "dbt-target"), "--log-path", str(work_dir / "dbt-logs"),
+    ]  # fmt: skip
+    env = {**os.environ, **dbt_env(s), "LAKEHOUSE_BATCH_START": batch_start}
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"dbt build failed:\n{proc.stdout[-4000:]}")
+
+
 def _direct_steps(batch: Batch) -> dict[str, float]:
     from include.localenv import airflow_env
     from include.pipeline import tasks
-    from include.transform.cosmos_config import dbt_env
 
     s = settings()
     os.environ.update(airflow_env(s))  # the S3 connection the load task reads, as in a task
@@ -113,16 +129,7 @@ def _direct_steps(batch: Batch) -> dict[str, float]:
     steps["load"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    command = [
-        str(s.dbt_executable), "build",
-        "--project-dir", str(s.dbt_project_dir), "--profiles-dir", str(s.dbt_profiles_dir),
-        "--vars", json.dumps({"lookback_days": s.lookback_days}),
-        "--target-path", str(s.runtime_dir / "dbt-target"), "--log-path", str(s.runtime_dir / "dbt-logs"),
-    ]  # fmt: skip
-    env = {**os.environ, **dbt_env(s), "LAKEHOUSE_BATCH_START": loaded["batch_start"]}
-    proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"dbt build failed:\n{proc.stdout[-4000:]}")
+    dbt_build(s, loaded["batch_start"], s.runtime_dir)
     steps["dbt"] = time.perf_counter() - started
 
     started = time.perf_counter()

@@ -32,7 +32,6 @@ import shutil
 import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +39,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from include.bench.orchestration import STEPS, Timing, _settings_for, through_airflow
+from include.bench.orchestration import STEPS, Timing, _settings_for, dbt_build, through_airflow
 from include.config import Settings, settings
 from include.pipeline.batch import Batch
 
@@ -77,7 +76,6 @@ def build_history(s: Settings, out: Path, days: list[date]) -> dict[str, float]:
     from include.ingest.load import load_files
     from include.pipeline import tasks
     from include.storage.layout import RawObject, raw_key
-    from include.transform.cosmos_config import dbt_env
 
     took = {}
     started = time.perf_counter()
@@ -98,15 +96,7 @@ def build_history(s: Settings, out: Path, days: list[date]) -> dict[str, float]:
     took["load"] = time.perf_counter() - started
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-dbt-") as tmp:
-        command = [
-            str(s.dbt_executable), "build",
-            "--project-dir", str(s.dbt_project_dir), "--profiles-dir", str(s.dbt_profiles_dir),
-            "--vars", json.dumps({"batch_start": days[0].isoformat(), "lookback_days": s.lookback_days}),
-            "--target-path", str(Path(tmp) / "target"), "--log-path", str(Path(tmp) / "logs"),
-        ]  # fmt: skip
-        proc = subprocess.run(command, env={**os.environ, **dbt_env(s)}, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"dbt build of the history failed:\n{proc.stdout[-4000:]}")
+        dbt_build(s, days[0].isoformat(), Path(tmp))
     took["dbt build"] = time.perf_counter() - started
     started = time.perf_counter()
     tasks.publish({"run_id": "bench-scale-history"})

@@ -69,18 +69,18 @@ def publish(warehouse_path: Path, serving_path: Path) -> Published:
             found = _tables(con, "warehouse")
             if not any(schema == "gold" for schema, _ in found):
                 raise NothingToPublish(f"{warehouse_path} has no gold tables to publish")
-            served = _tables(con, _database(con))
+            served_db = con.execute("select current_database()").fetchone()[0]
+            served = _tables(con, served_db)
             for schema in SERVED_SCHEMAS:
                 con.execute(f"create schema if not exists {schema}")
             for schema, table in sorted(served - found):
                 con.execute(f'drop table "{schema}"."{table}"')
             for schema, table in sorted(found):
                 name = f'"{schema}"."{table}"'
-                if (schema, table) in served and _day_table(con, schema, table):
+                if (schema, table) in served and _day_table(con, served_db, schema, table):
                     written[f"{schema}.{table}"] = _sync_days(con, name)
                 else:
-                    con.execute(f"create or replace table {name} as select * from warehouse.{name}")
-                    written[f"{schema}.{table}"] = "copied"
+                    written[f"{schema}.{table}"] = _copy(con, name)
                 rows = con.execute(f"select count(*) from {name}").fetchone()[0]
                 expected = con.execute(f"select count(*) from warehouse.{name}").fetchone()[0]
                 if rows != expected:
@@ -113,10 +113,6 @@ def _start_from(serving_path: Path, staging_file: Path) -> duckdb.DuckDBPyConnec
     return duckdb.connect(str(staging_file))
 
 
-def _database(con: duckdb.DuckDBPyConnection) -> str:
-    return con.execute("select current_database()").fetchone()[0]
-
-
 def _tables(con: duckdb.DuckDBPyConnection, database: str) -> set[tuple[str, str]]:
     return set(
         con.execute(
@@ -135,10 +131,16 @@ def _columns(con: duckdb.DuckDBPyConnection, database: str, schema: str, table: 
     ).fetchall()
 
 
-def _day_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+def _day_table(con: duckdb.DuckDBPyConnection, served_db: str, schema: str, table: str) -> bool:
     """The served table has the warehouse table's columns, and a DATE `sales_date` among them."""
     columns = _columns(con, "warehouse", schema, table)
-    return (DAY_COLUMN, "DATE") in columns and columns == _columns(con, _database(con), schema, table)
+    return (DAY_COLUMN, "DATE") in columns and columns == _columns(con, served_db, schema, table)
+
+
+def _copy(con: duckdb.DuckDBPyConnection, name: str) -> str:
+    """Serve the warehouse's table `name` whole."""
+    con.execute(f"create or replace table {name} as select * from warehouse.{name}")
+    return "copied"
 
 
 def _sync_days(con: duckdb.DuckDBPyConnection, name: str) -> str:
@@ -161,8 +163,7 @@ def _sync_days(con: duckdb.DuckDBPyConnection, name: str) -> str:
     if not changed:
         return "unchanged"
     if any(day is None for day in changed):  # rows without a day: copy the table whole
-        con.execute(f"create or replace table {name} as select * from warehouse.{name}")
-        return "copied"
+        return _copy(con, name)
     con.execute("begin")
     con.execute(f"delete from {name} where {DAY_COLUMN} in (select unnest(?::date[]))", [changed])
     con.execute(
